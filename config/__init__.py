@@ -1,0 +1,10 @@
+"""The one settings object of focalpoint-upload.
+
+``load_settings(environ, overrides)`` is the only place that reads the environment; everything else is
+handed the frozen :class:`Settings` it returns.
+"""
+
+from config.errors import ConfigError
+from config.settings import Settings, load_settings
+
+__all__ = ["ConfigError", "Settings", "load_settings"]

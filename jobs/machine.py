@@ -1,0 +1,72 @@
+"""The job state machine: one transition table and a pure ``advance``.
+
+    SPOOLING -> SPOOLED -> UPLOADING -> PROCESSING -> ACTIVE
+    any non-final state -> FAILED | CANCELLED
+
+ACTIVE, FAILED and CANCELLED are final. Nothing here does I/O: the job store applies ``advance`` inside a
+compare-and-set so two deliveries of one message can never move a job backwards.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from jobs.errors import IllegalTransition
+
+
+class State(StrEnum):
+    SPOOLING = "SPOOLING"
+    SPOOLED = "SPOOLED"
+    UPLOADING = "UPLOADING"
+    PROCESSING = "PROCESSING"
+    ACTIVE = "ACTIVE"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+class Event(StrEnum):
+    SPOOL_COMPLETE = "spool_complete"  # the front door has the whole body on disk, fsynced
+    UPLOAD_STARTED = "upload_started"  # an actor opened (or found) the Gemini resumable session
+    UPLOAD_FINISHED = "upload_finished"  # Gemini acknowledged the last byte; the file exists
+    FILE_ACTIVE = "file_active"  # Gemini says the file is ACTIVE
+    FAIL = "fail"
+    CANCEL = "cancel"
+
+
+FINAL: frozenset[State] = frozenset({State.ACTIVE, State.FAILED, State.CANCELLED})
+
+# The forward path. FAIL and CANCEL are added below for every non-final state.
+_FORWARD: dict[tuple[State, Event], State] = {
+    (State.SPOOLING, Event.SPOOL_COMPLETE): State.SPOOLED,
+    (State.SPOOLED, Event.UPLOAD_STARTED): State.UPLOADING,
+    (State.UPLOADING, Event.UPLOAD_FINISHED): State.PROCESSING,
+    (State.PROCESSING, Event.FILE_ACTIVE): State.ACTIVE,
+}
+
+TRANSITIONS: dict[tuple[State, Event], State] = {
+    **_FORWARD,
+    **{(s, Event.FAIL): State.FAILED for s in State if s not in FINAL},
+    **{(s, Event.CANCEL): State.CANCELLED for s in State if s not in FINAL},
+}
+
+# Position on the happy path; FAILED and CANCELLED are past everything.
+ORDER: dict[State, int] = {
+    State.SPOOLING: 0, State.SPOOLED: 1, State.UPLOADING: 2, State.PROCESSING: 3,
+    State.ACTIVE: 4, State.FAILED: 5, State.CANCELLED: 5,
+}
+
+
+def advance(state: State, event: Event) -> State:
+    """The state ``event`` moves ``state`` to. Raises :class:`IllegalTransition` if the move is not in the table."""
+    try:
+        return TRANSITIONS[(state, event)]
+    except KeyError:
+        raise IllegalTransition(state, event) from None
+
+
+def is_final(state: State) -> bool:
+    return state in FINAL
+
+
+def allowed_events(state: State) -> frozenset[Event]:
+    return frozenset(e for (s, e) in TRANSITIONS if s == state)

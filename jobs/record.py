@@ -1,0 +1,137 @@
+"""The job record: what one upload is, how it is stored in a Redis hash, and what clients may see of it."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from jobs.machine import State, is_final
+
+# Fields that are never shown to clients: paths on our disks and Gemini session URLs (which grant write access).
+PRIVATE_FIELDS = frozenset({"spool_path", "gemini_upload_url", "client_ip"})
+
+
+def new_job_id() -> str:
+    """A random, URL-safe job id with 144 bits of entropy."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(18)).decode("ascii")
+
+
+@dataclass(frozen=True)
+class Job:
+    job_id: str
+    attempt_id: str
+    state: State
+    created_at: float
+    updated_at: float
+    bytes_received: int = 0
+    bytes_total: int | None = None  # the request's Content-Length when known; the final size once SPOOLED
+    last_byte_at: float | None = None
+    file_name: str | None = None
+    mime_type: str | None = None
+    sha256: str | None = None
+    spool_path: str | None = None
+    request_id: str | None = None
+    client_ip: str | None = None
+    bytes_uploaded: int = 0  # bytes Gemini has acknowledged
+    gemini_upload_url: str | None = None
+    gemini_file_name: str | None = None
+    gemini_file_uri: str | None = None
+    gemini_expires_at: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    error_retryable: bool | None = None
+    attempts: int = 0  # transient Gemini failures absorbed so far (crash loops included)
+    deadline_at: float | None = None
+    version: int = 0  # bumped by every write; part of the ETag
+
+    @property
+    def final(self) -> bool:
+        return is_final(self.state)
+
+    def with_(self, **changes: Any) -> Job:
+        return dataclasses.replace(self, **changes)
+
+    # --- Redis hash encoding -------------------------------------------------------------------------------
+    def to_hash(self) -> dict[str, str]:
+        """Every non-None field as text (booleans as "1"/"0")."""
+        out: dict[str, str] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                out[f.name] = "1" if value else "0"
+            else:
+                out[f.name] = str(value)
+        return out
+
+    @classmethod
+    def from_hash(cls, raw: dict[str, str]) -> Job:
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in raw:
+                continue
+            text = raw[f.name]
+            values[f.name] = _DECODERS.get(f.name, str)(text)
+        return cls(**values)
+
+    # --- what clients see ------------------------------------------------------------------------------------
+    def public(self) -> dict[str, Any]:
+        """The status document of ``GET /api/upload/status`` (camelCase, no private fields)."""
+        error = None
+        if self.error_code:
+            error = {"code": self.error_code, "message": self.error_message or "",
+                     "retryable": bool(self.error_retryable)}
+        return {
+            "jobId": self.job_id,
+            "attemptId": self.attempt_id,
+            "state": str(self.state),
+            "progress": {
+                "bytesReceived": self.bytes_received,
+                "bytesTotal": self.bytes_total,
+                "bytesUploaded": self.bytes_uploaded,
+            },
+            "fileUri": self.gemini_file_uri,
+            "fileName": self.file_name,
+            "mimeType": self.mime_type,
+            "sha256": self.sha256,
+            "expiresAt": self.gemini_expires_at,
+            "error": error,
+            "createdAt": iso(self.created_at),
+            "updatedAt": iso(self.updated_at),
+            "pollAfterMs": poll_after_ms(self.state),
+        }
+
+    def receipt(self) -> dict[str, Any]:
+        """The body of the 202 (and of a replayed 200) of ``POST /api/upload``."""
+        return {"jobId": self.job_id, "attemptId": self.attempt_id, "state": str(self.state),
+                "bytesReceived": self.bytes_received, "sha256": self.sha256}
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def poll_after_ms(state: State) -> int | None:
+    """How long a client should wait before polling again; None once the job is final."""
+    if is_final(state):
+        return None
+    return 2000 if state is State.PROCESSING else 1000
+
+
+def _bool(text: str) -> bool:
+    return text == "1"
+
+
+_DECODERS: dict[str, Any] = {
+    "state": State,
+    "created_at": float, "updated_at": float, "last_byte_at": float, "deadline_at": float,
+    "bytes_received": int, "bytes_total": int, "bytes_uploaded": int, "attempts": int, "version": int,
+    "error_retryable": _bool,
+}

@@ -1,0 +1,179 @@
+"""The job store: the interface and its Redis adapter.
+
+Every state change is a compare-and-set (WATCH/MULTI): the new state is computed by ``jobs.machine.advance``
+from the state read under WATCH, so a stale writer (a second delivery of a message, a cancel racing an
+upload) either applies a legal move or gets :class:`StaleJob`/:class:`IllegalTransition`, never a backwards
+move.
+
+Keys, all under the namespace: ``job:{id}`` (hash), ``attempt:{attemptId}`` (-> job id), ``open`` (sorted set
+of non-final job ids scored by their last update, for the sweeper).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+import redis
+
+from jobs.errors import IllegalTransition, JobNotFound, StaleJob, StoreUnavailable
+from jobs.machine import Event, State, advance, is_final
+from jobs.record import Job
+
+Clock = Callable[[], float]
+
+
+class JobStore(Protocol):
+    def claim(self, job: Job) -> Job | None:
+        """Create ``job`` and bind its attemptId to it, unless the attempt is bound already: then return the
+        job it is bound to and create nothing."""
+
+    def get(self, job_id: str) -> Job | None: ...
+
+    def find_by_attempt(self, attempt_id: str) -> Job | None: ...
+
+    def release_attempt(self, attempt_id: str, job_id: str) -> None:
+        """Unbind the attempt if it is still bound to ``job_id`` (so the client may start it again)."""
+
+    def transition(self, job_id: str, event: Event, *, expect: State | None = None, **fields: Any) -> Job:
+        """Apply ``event`` (and set ``fields``) atomically; ``expect`` also requires the current state."""
+
+    def update(self, job_id: str, *, expect: State, **fields: Any) -> Job:
+        """Set ``fields`` if the job is still in state ``expect``."""
+
+    def open_jobs(self, older_than: float | None = None) -> list[str]: ...
+
+
+class RedisJobStore:
+    """:class:`JobStore` on Redis. Thread-safe (redis-py pools connections); all calls are blocking."""
+
+    def __init__(self, client: redis.Redis, namespace: str, clock: Clock, final_ttl_s: float) -> None:
+        self._r = client
+        self._ns = namespace
+        self._clock = clock
+        self._ttl = max(1, int(final_ttl_s))
+
+    # --- keys ---------------------------------------------------------------------------------------------
+    def _job_key(self, job_id: str) -> str:
+        return f"{self._ns}:job:{job_id}"
+
+    def _attempt_key(self, attempt_id: str) -> str:
+        return f"{self._ns}:attempt:{attempt_id}"
+
+    @property
+    def _open_key(self) -> str:
+        return f"{self._ns}:open"
+
+    # --- reads --------------------------------------------------------------------------------------------
+    def get(self, job_id: str) -> Job | None:
+        with _translated():
+            raw = self._r.hgetall(self._job_key(job_id))
+        return Job.from_hash(_decode(raw)) if raw else None
+
+    def find_by_attempt(self, attempt_id: str) -> Job | None:
+        with _translated():
+            job_id = self._r.get(self._attempt_key(attempt_id))
+        return self.get(_text(job_id)) if job_id else None
+
+    def open_jobs(self, older_than: float | None = None) -> list[str]:
+        with _translated():
+            ids = self._r.zrangebyscore(self._open_key, "-inf", "+inf" if older_than is None else older_than)
+        return [_text(i) for i in ids]
+
+    # --- writes -------------------------------------------------------------------------------------------
+    def claim(self, job: Job) -> Job | None:
+        attempt_key = self._attempt_key(job.attempt_id)
+        with _translated(), self._r.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(attempt_key)
+                    bound = pipe.get(attempt_key)
+                    if bound is not None:
+                        raw = pipe.hgetall(self._job_key(_text(bound)))
+                        if raw:
+                            pipe.reset()
+                            return Job.from_hash(_decode(raw))
+                        # The attempt points at an expired job: take it over (still under WATCH).
+                    pipe.multi()
+                    pipe.set(attempt_key, job.job_id)
+                    pipe.hset(self._job_key(job.job_id), mapping=job.to_hash())
+                    pipe.zadd(self._open_key, {job.job_id: job.updated_at})
+                    pipe.execute()
+                    return None
+                except redis.WatchError:
+                    continue
+
+    def release_attempt(self, attempt_id: str, job_id: str) -> None:
+        key = self._attempt_key(attempt_id)
+        with _translated(), self._r.pipeline() as pipe:
+            try:
+                pipe.watch(key)
+                if _text(pipe.get(key) or b"") == job_id:
+                    pipe.multi()
+                    pipe.delete(key)
+                    pipe.execute()
+            except redis.WatchError:
+                pass  # someone else rebound or released it meanwhile: not ours to touch any more
+
+    def transition(self, job_id: str, event: Event, *, expect: State | None = None, **fields: Any) -> Job:
+        def change(job: Job) -> Job:
+            if expect is not None and job.state is not expect:
+                raise StaleJob(job_id, expect, job.state)
+            return job.with_(state=advance(job.state, event), **fields)
+
+        return self._cas(job_id, change)
+
+    def update(self, job_id: str, *, expect: State, **fields: Any) -> Job:
+        def change(job: Job) -> Job:
+            if job.state is not expect:
+                raise StaleJob(job_id, expect, job.state)
+            return job.with_(**fields)
+
+        return self._cas(job_id, change)
+
+    def _cas(self, job_id: str, change: Callable[[Job], Job]) -> Job:
+        key = self._job_key(job_id)
+        with _translated(), self._r.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.hgetall(key)
+                    if not raw:
+                        raise JobNotFound(job_id)
+                    old = Job.from_hash(_decode(raw))
+                    new = change(old).with_(updated_at=self._clock(), version=old.version + 1)
+                    pipe.multi()
+                    pipe.hset(key, mapping=new.to_hash())
+                    gone = [f for f in old.to_hash() if f not in new.to_hash()]
+                    if gone:
+                        pipe.hdel(key, *gone)
+                    if is_final(new.state):
+                        pipe.zrem(self._open_key, job_id)
+                        pipe.expire(key, self._ttl)
+                        pipe.expire(self._attempt_key(new.attempt_id), self._ttl)
+                    else:
+                        pipe.zadd(self._open_key, {job_id: new.updated_at})
+                    pipe.execute()
+                    return new
+                except redis.WatchError:
+                    continue
+
+
+def _decode(raw: dict[Any, Any]) -> dict[str, str]:
+    return {_text(k): _text(v) for k, v in raw.items()}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Translate redis-py's connection and server errors into :class:`StoreUnavailable` at this boundary."""
+    try:
+        yield
+    except (IllegalTransition, StaleJob, JobNotFound):
+        raise
+    except redis.RedisError as exc:
+        raise StoreUnavailable(f"job store unavailable: {exc}") from exc
