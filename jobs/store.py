@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import redis
 
@@ -68,17 +68,18 @@ class RedisJobStore:
     # --- reads --------------------------------------------------------------------------------------------
     def get(self, job_id: str) -> Job | None:
         with _translated():
-            raw = self._r.hgetall(self._job_key(job_id))
+            raw = cast(dict[bytes, bytes], self._r.hgetall(self._job_key(job_id)))
         return Job.from_hash(_decode(raw)) if raw else None
 
     def find_by_attempt(self, attempt_id: str) -> Job | None:
         with _translated():
-            job_id = self._r.get(self._attempt_key(attempt_id))
+            job_id = cast(bytes | None, self._r.get(self._attempt_key(attempt_id)))
         return self.get(_text(job_id)) if job_id else None
 
     def open_jobs(self, older_than: float | None = None) -> list[str]:
         with _translated():
-            ids = self._r.zrangebyscore(self._open_key, "-inf", "+inf" if older_than is None else older_than)
+            ids = cast(list[bytes], self._r.zrangebyscore(
+                self._open_key, "-inf", "+inf" if older_than is None else older_than))
         return [_text(i) for i in ids]
 
     # --- writes -------------------------------------------------------------------------------------------
@@ -87,10 +88,10 @@ class RedisJobStore:
         with _translated(), self._r.pipeline() as pipe:
             while True:
                 try:
-                    pipe.watch(attempt_key)
-                    bound = pipe.get(attempt_key)
+                    pipe.watch(attempt_key)  # type: ignore[no-untyped-call]
+                    bound = cast(bytes | None, pipe.get(attempt_key))
                     if bound is not None:
-                        raw = pipe.hgetall(self._job_key(_text(bound)))
+                        raw = cast(dict[bytes, bytes], pipe.hgetall(self._job_key(_text(bound))))
                         if raw:
                             pipe.reset()
                             return Job.from_hash(_decode(raw))
@@ -108,8 +109,8 @@ class RedisJobStore:
         key = self._attempt_key(attempt_id)
         with _translated(), self._r.pipeline() as pipe:
             try:
-                pipe.watch(key)
-                if _text(pipe.get(key) or b"") == job_id:
+                pipe.watch(key)  # type: ignore[no-untyped-call]
+                if _text(cast(bytes | None, pipe.get(key)) or b"") == job_id:
                     pipe.multi()
                     pipe.delete(key)
                     pipe.execute()
@@ -118,7 +119,7 @@ class RedisJobStore:
 
     def transition(self, job_id: str, event: Event, *, expect: State | None = None, **fields: Any) -> Job:
         def change(job: Job) -> Job:
-            if expect is not None and job.state is not expect:
+            if expect is not None and job.state != expect:
                 raise StaleJob(job_id, expect, job.state)
             return job.with_(state=advance(job.state, event), **fields)
 
@@ -126,7 +127,7 @@ class RedisJobStore:
 
     def update(self, job_id: str, *, expect: State, **fields: Any) -> Job:
         def change(job: Job) -> Job:
-            if job.state is not expect:
+            if job.state != expect:
                 raise StaleJob(job_id, expect, job.state)
             return job.with_(**fields)
 
@@ -137,8 +138,8 @@ class RedisJobStore:
         with _translated(), self._r.pipeline() as pipe:
             while True:
                 try:
-                    pipe.watch(key)
-                    raw = pipe.hgetall(key)
+                    pipe.watch(key)  # type: ignore[no-untyped-call]
+                    raw = cast(dict[bytes, bytes], pipe.hgetall(key))
                     if not raw:
                         raise JobNotFound(job_id)
                     old = Job.from_hash(_decode(raw))

@@ -1,0 +1,30 @@
+"""Sending jobs to the actors: the front door's :class:`~frontdoor.context.Dispatcher` on a Dramatiq broker.
+
+Messages are addressed by actor name so the front door needs no actor code (a multi-host deployment runs the
+actors elsewhere). Sending one job twice is harmless: the actors are idempotent.
+"""
+
+from __future__ import annotations
+
+import dramatiq
+
+GEMINI_QUEUE = "gemini"
+UPLOAD_ACTOR = "upload_to_gemini"
+CANCEL_ACTOR = "cancel_gemini_upload"
+
+
+class DramatiqDispatcher:
+    def __init__(self, broker: dramatiq.Broker) -> None:
+        self._broker = broker
+        broker.declare_queue(GEMINI_QUEUE)
+
+    def _send(self, actor_name: str, job_id: str) -> None:
+        message: dramatiq.Message[None] = dramatiq.Message(
+            queue_name=GEMINI_QUEUE, actor_name=actor_name, args=(job_id,), kwargs={}, options={})
+        self._broker.enqueue(message)
+
+    def job_spooled(self, job_id: str) -> None:
+        self._send(UPLOAD_ACTOR, job_id)
+
+    def job_cancelled(self, job_id: str) -> None:
+        self._send(CANCEL_ACTOR, job_id)

@@ -1,0 +1,130 @@
+"""``focalpoint-upload``: the one console script (serve, worker, emulator, settings).
+
+This is the only module that reads ``os.environ``: it builds the settings once and passes them down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from config import ConfigError, Settings, load_settings
+from focalpoint_upload.logs import setup_logging
+
+BANNER = """
+==============================================================================
+  GEMINI EMULATOR MODE: uploads go to a local emulator of the Gemini Files API,
+  not to Google. Files are kept in memory and vanish when this process stops.
+  For trying the service only. Set GEMINI_API_KEY to talk to the real Gemini.
+==============================================================================
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="focalpoint-upload", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the front door (and, with no REDIS_URL, Redis and the workers)")
+    serve.add_argument("--port", type=int, help="port to listen on (FOCALPOINT_PORT)")
+    serve.add_argument("--host", help="address to listen on (FOCALPOINT_HOST)")
+    serve.add_argument("--data-dir", type=Path, help="spool and embedded Redis directory (FOCALPOINT_DATA_DIR)")
+    serve.add_argument("--emulate-gemini", action="store_true", default=None,
+                       help="send uploads to a local Gemini emulator (FOCALPOINT_EMULATE_GEMINI)")
+    worker = sub.add_parser("worker", help="run Dramatiq workers against REDIS_URL")
+    worker.add_argument("--threads", type=int, help="worker threads (FOCALPOINT_WORKER_THREADS)")
+    worker.add_argument("--data-dir", type=Path, help="where the spool files are (FOCALPOINT_DATA_DIR)")
+    emulator = sub.add_parser("emulator", help="run the Gemini Files API emulator")
+    emulator.add_argument("--port", type=int, default=8090)
+    emulator.add_argument("--host", default="127.0.0.1")
+    emulator.add_argument("--api-key", default="emulator-key", help="the API key the emulator accepts")
+    emulator.add_argument("--processing-seconds", type=float, default=2.0,
+                          help="how long a file stays PROCESSING before it is ACTIVE")
+    sub.add_parser("settings", help="list every setting, its variable, default and meaning")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "settings":
+        return _print_settings()
+    if args.command == "emulator":
+        from gemini.emulator import serve as serve_emulator
+
+        serve_emulator(args.host, args.port, api_key=args.api_key, processing_delay_s=args.processing_seconds)
+        return 0
+    overrides: dict[str, Any] = {}
+    if args.command == "serve":
+        overrides = {"port": args.port, "host": args.host, "data_dir": args.data_dir,
+                     "emulate_gemini": args.emulate_gemini}
+        if args.data_dir is not None and "FOCALPOINT_SPOOL_DIR" not in os.environ:
+            overrides["spool_dir"] = args.data_dir / "spool"
+    elif args.command == "worker":
+        overrides = {"worker_threads": args.threads, "data_dir": args.data_dir}
+    try:
+        settings = load_settings(os.environ, **overrides)
+        _check_gemini(settings)
+        if args.command == "worker" and settings.redis_url is None:
+            raise ConfigError("REDIS_URL", "is required by `worker` (workers share the front doors' Redis)",
+                              "redis://127.0.0.1:6379/0")
+    except ConfigError as exc:
+        print(f"focalpoint-upload: configuration error: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level, settings.log_file)
+    if args.command == "serve":
+        return asyncio.run(_serve(settings))
+    return _work(settings)
+
+
+def _check_gemini(s: Settings) -> None:
+    if s.emulate_gemini or s.gemini_api_key or s.gemini_base_url:
+        return
+    raise ConfigError("GEMINI_API_KEY", "is not set, so uploads cannot reach Gemini. Set it to your Gemini API key, "
+                      "or set GEMINI_BASE_URL to an emulator (focalpoint-upload emulator), or pass --emulate-gemini "
+                      "to try the service locally", "AIza...")
+
+
+async def _serve(settings: Settings) -> int:
+    from focalpoint_upload.service import Service
+
+    emulator = None
+    if settings.emulate_gemini:
+        from gemini.emulator import EmulatorServer
+
+        emulator = EmulatorServer(api_key="emulator-key")
+        emulator.start()
+        settings = settings.replace(gemini_base_url=emulator.base_url, gemini_api_key="emulator-key")
+        print(BANNER + f"  emulator at {emulator.base_url}\n", file=sys.stderr)
+    service = Service(settings)
+    await service.start()
+    print(f"focalpoint-upload: listening on http://{settings.host}:{service.port}/", file=sys.stderr)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await service.stop()
+    if emulator is not None:
+        emulator.stop()
+    return 0
+
+
+def _work(settings: Settings) -> int:
+    from focalpoint_upload.worker import run_worker
+
+    return run_worker(settings)
+
+
+def _print_settings() -> int:
+    from config.settings import VARIABLES
+
+    for var in VARIABLES:
+        print(f"{var.env}={var.default or ''}\n    {var.doc}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

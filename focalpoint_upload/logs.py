@@ -1,0 +1,49 @@
+"""Structured (one JSON object per line) logging for every process of the service.
+
+Log with ``logger.info("event_name", extra={"fields": {...}})``: the fields become top-level keys of the JSON
+line, beside ``ts``, ``level``, ``logger`` and ``event``. ``focalpoint-upload report`` reads these lines back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            line.update(fields)
+        if record.exc_info:
+            line["exc"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str, separators=(",", ":"))
+
+
+def setup_logging(level: str, log_file: Path | None) -> None:
+    """Send every log record, as JSON, to stderr and (if given) appended to ``log_file``."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_focalpoint", False):
+            root.removeHandler(handler)
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+    for handler in handlers:
+        handler.setFormatter(JsonFormatter())
+        handler._focalpoint = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.setLevel(level)
+    # Tornado's own access log duplicates ours with less information.
+    logging.getLogger("tornado.access").setLevel(logging.WARNING)

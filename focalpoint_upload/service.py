@@ -1,0 +1,97 @@
+"""Assembly: build the parts of a process from the settings, start them in order, stop them in reverse.
+
+``Service`` is what ``focalpoint-upload serve`` runs: the front door, and on the embedded default also the
+private Redis and the Dramatiq workers, in one process. A multi-host deployment runs the same parts split
+over processes (``serve`` with REDIS_URL, and ``worker``), all on one Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis
+import tornado.httpserver
+import tornado.netutil
+
+from config import Settings
+from focalpoint_upload.embedded import EmbeddedRedis
+
+log = logging.getLogger("focalpoint.service")
+
+
+def redis_client(url: str) -> redis.Redis:
+    """The one way every part connects to Redis: bounded timeouts, so a dead Redis is an error, not a hang."""
+    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=30)
+
+
+class Service:
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.embedded: EmbeddedRedis | None = None
+        self.redis_url = settings.redis_url or ""
+        self.server: tornado.httpserver.HTTPServer | None = None
+        self.port = 0
+        self.frontdoor: Any = None
+        self.workers: Any = None
+        self._client: redis.Redis | None = None
+
+    def start_redis(self) -> str:
+        if self.settings.redis_url is None:
+            self.embedded = EmbeddedRedis(self.settings.data_dir)
+            self.redis_url = self.embedded.start()
+        return self.redis_url
+
+    async def start(self, *, with_workers: bool | None = None) -> None:
+        """Start everything; ``with_workers`` defaults to True on the embedded default only."""
+        from actors.broker import make_broker
+        from actors.dispatch import DramatiqDispatcher
+        from frontdoor import Frontdoor, make_app, make_server
+        from jobs import RedisJobStore
+
+        s = self.settings
+        s.spool_dir.mkdir(parents=True, exist_ok=True)
+        url = self.start_redis()
+        self._client = redis_client(url)
+        store = RedisJobStore(self._client, s.redis_namespace, self.clock, s.job_ttl_s)
+        broker = make_broker(url, s.redis_namespace)
+        self.frontdoor = Frontdoor(settings=s, store=store, dispatcher=DramatiqDispatcher(broker), clock=self.clock,
+                                   limits=self._limits(url))
+        if with_workers if with_workers is not None else s.embedded:
+            from actors.runtime import start_workers
+
+            self.workers = start_workers(s, broker, store, self.clock)
+        self.server = make_server(make_app(self.frontdoor, self._extra_routes()))
+        sockets = tornado.netutil.bind_sockets(s.port, s.host)
+        self.server.add_sockets(sockets)
+        self.port = sockets[0].getsockname()[1]
+        log.info("frontdoor_listening", extra={"fields": {
+            "host": s.host, "port": self.port, "embedded": s.embedded, "workers": self.workers is not None}})
+
+    def _limits(self, url: str) -> Any:
+        try:
+            from ratelimit import UploadLimits
+        except ImportError:  # pragma: no cover - ratelimit is part of the package
+            return None
+        return UploadLimits.from_settings(self.settings, url, clock=self.clock)
+
+    def _extra_routes(self) -> list[Any]:
+        from frontdoor.pages import page_routes
+
+        return page_routes(self.frontdoor)
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            await self.server.close_all_connections()
+        if self.workers is not None:
+            self.workers.stop()
+        if self.frontdoor is not None:
+            self.frontdoor.executor.shutdown(wait=False, cancel_futures=True)
+        if self._client is not None:
+            self._client.close()
+        if self.embedded is not None:
+            self.embedded.stop()

@@ -1,0 +1,168 @@
+"""Admission of ``POST /api/upload``: decide, before the body is read, what the request will become.
+
+The outcome is an :class:`Admission`: either a new job to spool into (``job`` and ``parser`` set), or an answer
+to give once the body has been drained (``existing`` for a known attempt, else ``refusal``). The order of the
+checks is the contract:
+
+1. attemptId header well formed (400), service accepting (503), Content-Length beyond what we would even drain
+   (413 at once, the only early answer);
+2. a known attempt whose spool completed -> replay it (never rate-limited, never counted);
+3. the per-attempt ingest limit (429), counted for every request that is not a replay;
+4. a known attempt still streaming -> 409 (a stale one, whose front door died, is failed and taken over);
+5. body format and media type (400/415), size by Content-Length (413), free space (507);
+6. the per-IP new-upload quota (429), only for attempts never seen before;
+7. claim the attempt for a new SPOOLING job (a lost race becomes step 2 or 4).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from config import Settings
+from frontdoor.errors import (
+    ApiError,
+    attempt_in_progress,
+    bad_request,
+    insufficient_storage,
+    too_large,
+    unavailable,
+)
+from frontdoor.ingest import BodyParser, parser_for
+from frontdoor.spool import free_bytes, spool_usage
+from jobs import Event, IllegalTransition, Job, JobNotFound, StaleJob, State, new_job_id
+
+if TYPE_CHECKING:
+    from frontdoor.upload import UploadHandler
+
+ATTEMPT_ID = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
+MULTIPART_OVERHEAD = 1024 * 1024  # part headers and boundaries on top of the file
+
+
+@dataclass
+class Admission:
+    attempt_id: str | None = None
+    job: Job | None = None  # the job this request spools into
+    parser: BodyParser | None = None
+    existing: Job | None = None  # the attempt's job made by an earlier request: replay or 409 after draining
+    refusal: ApiError | None = None
+
+    @property
+    def job_id(self) -> str | None:
+        if self.job is not None:
+            return self.job.job_id
+        return self.existing.job_id if self.existing is not None else None
+
+
+def stale_spooling(job: Job, settings: Settings, now: float) -> bool:
+    """A SPOOLING job whose front door stopped writing progress: it died, or the upload stalled past the cut-off."""
+    return job.state is State.SPOOLING and now - job.updated_at > settings.ingest_idle_timeout_s + 10
+
+
+def replay_or_conflict(job: Job | None, settings: Settings, now: float) -> Job | ApiError:
+    """What to answer for a known attempt: the job itself (replay) or 409 while it still streams."""
+    if job is None:
+        return ApiError(409, "attempt_in_progress", "The attempt's upload ended without a spool; send it again.",
+                        headers={"Retry-After": "1"})
+    if job.state is State.SPOOLING:
+        return attempt_in_progress(job.attempt_id, job.job_id)
+    return job
+
+
+async def admit(h: UploadHandler) -> Admission:
+    fd, s = h.fd, h.fd.settings
+    headers = h.request.headers
+    attempt_id = headers.get("X-Attempt-Id") or headers.get("Idempotency-Key") or ""
+    if not ATTEMPT_ID.match(attempt_id):
+        return Admission(refusal=bad_request(
+            "bad_attempt_id", "Name the upload attempt in X-Attempt-Id: 8-128 characters of A-Z a-z 0-9 _ -."))
+    adm = Admission(attempt_id=attempt_id)
+    if not fd.accepting:
+        adm.refusal = unavailable("The service is shutting down; send the upload again in a moment.")
+        return adm
+    length = _content_length(headers.get("Content-Length"))
+    if length is not None and length > max(s.drain_limit_bytes, s.max_upload_bytes + MULTIPART_OVERHEAD):
+        raise too_large(s.max_upload_bytes)  # too big even to drain: answered at once, connection closed
+
+    existing = await fd.call(fd.store.find_by_attempt, attempt_id)
+    if existing is not None and existing.state is not State.SPOOLING:
+        adm.existing = existing
+        return adm
+    if fd.limits is not None:
+        decision = await fd.call(fd.limits.check_ingest, attempt_id)
+        if not decision.allowed:
+            adm.refusal = _rate_limited(decision)
+            return adm
+    if existing is not None:
+        if not stale_spooling(existing, s, fd.clock()):
+            adm.existing = existing
+            return adm
+        await _fail_stale(h, existing)
+
+    try:
+        parser = parser_for(headers.get("Content-Type", ""), headers.get("X-File-Name"), s.allowed_media_types)
+    except ApiError as error:
+        adm.refusal = error
+        return adm
+    overhead = MULTIPART_OVERHEAD if parser.media_type is None else 0
+    if length is not None and length > s.max_upload_bytes + overhead:
+        adm.refusal = too_large(s.max_upload_bytes)
+        return adm
+    space = await fd.call(_space_problem, s, length or s.max_upload_bytes)
+    if space is not None:
+        adm.refusal = insufficient_storage(space)
+        return adm
+    if fd.limits is not None and existing is None:
+        decision = await fd.call(fd.limits.check_new_upload, h.client_peer())
+        if not decision.allowed:
+            adm.refusal = _rate_limited(decision)
+            return adm
+
+    now, job_id = fd.clock(), new_job_id()
+    job = Job(job_id=job_id, attempt_id=attempt_id, state=State.SPOOLING, created_at=now, updated_at=now,
+              bytes_total=length, file_name=parser.file_name, mime_type=parser.media_type,
+              request_id=h.request_id, client_ip=h.client_peer(), spool_path=str(s.spool_dir / job_id))
+    bound = await fd.call(fd.store.claim, job)
+    if bound is not None:  # another request claimed the attempt between our look-up and now
+        adm.existing = bound
+        return adm
+    adm.job, adm.parser = job, parser
+    return adm
+
+
+def _content_length(raw: str | None) -> int | None:
+    if raw is None or not raw.strip().isdigit():
+        return None
+    return int(raw)
+
+
+def _space_problem(s: Settings, needed: int) -> str | None:
+    free = free_bytes(s.spool_dir)
+    if free - needed < s.min_free_bytes:
+        return (f"The spool volume has {free} bytes free; this upload needs {needed} and "
+                f"{s.min_free_bytes} must stay free. Try again later.")
+    if s.spool_cap_bytes and spool_usage(s.spool_dir) + needed > s.spool_cap_bytes:
+        return "The spool directory is full; try again later."
+    return None
+
+
+async def _fail_stale(h: UploadHandler, job: Job) -> None:
+    from frontdoor.spool import remove_spool
+
+    try:
+        await h.fd.call(h.fd.store.transition, job.job_id, Event.FAIL, expect=State.SPOOLING,
+                        error_code="ingest_interrupted", error_retryable=True,
+                        error_message="The upload stopped arriving before it was complete.")
+    except (StaleJob, IllegalTransition, JobNotFound):
+        pass
+    await h.fd.call(remove_spool, job.spool_path)  # the dead front door's .part, if it left one
+    await h.fd.call(h.fd.store.release_attempt, job.attempt_id, job.job_id)
+
+
+def _rate_limited(decision: object) -> ApiError:
+    from ratelimit import render_headers  # the header rendering lives with the limiter
+
+    retry_after = int(getattr(decision, "retry_after", 1) or 1)
+    return ApiError(429, "rate_limited", f"Too many upload requests; retry in {retry_after} s.",
+                    headers=render_headers(decision))  # type: ignore[arg-type]

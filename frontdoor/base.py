@@ -1,0 +1,79 @@
+"""The base handler: request ids, JSON bodies, and the one place where errors are rendered."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+import tornado.web
+
+from frontdoor.context import Frontdoor
+from frontdoor.errors import ApiError, unavailable
+from jobs import StoreUnavailable
+
+log = logging.getLogger("focalpoint.frontdoor")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class BaseHandler(tornado.web.RequestHandler):
+    fd: Frontdoor
+
+    def initialize(self, fd: Frontdoor) -> None:
+        self.fd = fd
+        self.started = time.monotonic()
+        given = self.request.headers.get("X-Request-Id", "")
+        self.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        self.set_header("X-Request-Id", self.request_id)
+
+    def set_default_headers(self) -> None:
+        self.set_header("Cache-Control", "no-store")
+
+    def write_json(self, status: int, body: dict[str, Any]) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps(body, separators=(",", ":")))
+
+    def send_api_error(self, error: ApiError) -> None:
+        """Render ``error``: the only place an error body is written."""
+        self.clear()
+        self.set_header("X-Request-Id", self.request_id)
+        for name, value in error.headers.items():
+            self.set_header(name, value)
+        self.write_json(error.status, error.body())
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, ApiError):
+            error = exc
+        elif isinstance(exc, StoreUnavailable):
+            log.error("store_unavailable", extra={"fields": {"requestId": self.request_id, "error": str(exc)}})
+            error = unavailable("The job store is unreachable; try again shortly.")
+        elif isinstance(exc, tornado.web.HTTPError):
+            error = ApiError(exc.status_code, _http_code(exc.status_code), exc.log_message or self._reason)
+        else:
+            error = ApiError(500, "internal", "Something went wrong on our side; it has been logged.")
+        self.send_api_error(error)
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, ApiError):
+            return  # expected outcomes, logged by the access line
+        if isinstance(value, StoreUnavailable):
+            return  # logged in write_error without a stack
+        super().log_exception(typ, value, tb)
+
+    def client_peer(self) -> str:
+        return self.request.remote_ip or ""
+
+
+def _http_code(status: int) -> str:
+    return {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
+        status, f"http_{status}")
+
+
+class NotFoundHandler(BaseHandler):
+    def prepare(self) -> None:
+        raise ApiError(404, "not_found", f"No route for {self.request.method} {self.request.path}.")

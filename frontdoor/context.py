@@ -1,0 +1,54 @@
+"""What the front door's handlers are given: settings, the job store, the dispatcher, the limiter, a clock.
+
+Every blocking call (Redis) goes through :meth:`Frontdoor.call`, which runs it in the front door's thread pool
+so the IOLoop never waits on the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, ParamSpec, Protocol, TypeVar
+
+from config import Settings
+from jobs import JobStore
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class Dispatcher(Protocol):
+    """Hands jobs to the actors. Blocking; idempotent (a job sent twice is handled once)."""
+
+    def job_spooled(self, job_id: str) -> None: ...
+
+    def job_cancelled(self, job_id: str) -> None: ...
+
+
+class Limits(Protocol):
+    """The rate-limit rules as the handlers use them (see ``ratelimit.rules``)."""
+
+    def check_status(self, ip: str) -> Any: ...
+
+    def check_ingest(self, attempt_id: str) -> Any: ...
+
+    def check_new_upload(self, ip: str) -> Any: ...
+
+
+@dataclass
+class Frontdoor:
+    settings: Settings
+    store: JobStore
+    dispatcher: Dispatcher
+    clock: Callable[[], float]
+    limits: Limits | None = None
+    executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=16, thread_name_prefix="frontdoor"))
+    accepting: bool = True  # False once shutdown has begun: new uploads are refused with 503
+
+    async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))

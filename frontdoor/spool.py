@@ -1,0 +1,148 @@
+"""Spool files: stream bytes to ``<jobId>.part``, hash while writing, fsync and rename when complete.
+
+Writes are batched (1 MiB) and handed to a thread one batch at a time: the IOLoop keeps reading the next
+batch while the previous one is written, and ``write`` returns an awaitable only when the previous batch is
+still in flight. Tornado awaits that before reading on, which is backpressure that never reads slower than
+the disk writes (field notes: a thread hop per 64 KiB chunk costs 70 % of the throughput, per 1 MiB little).
+
+Contract: exactly one of ``finish`` or ``abort`` ends a writer; after ``abort`` no file is left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import shutil
+import threading
+from collections.abc import Awaitable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+
+BATCH_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SpoolResult:
+    path: Path
+    size: int
+    sha256: str
+
+
+class SpoolWriter:
+    def __init__(self, directory: Path, name: str, executor: Executor) -> None:
+        self.final_path = directory / name
+        self.part_path = directory / f"{name}.part"
+        self._executor = executor
+        self._fd: int | None = None
+        self._hash = hashlib.sha256()
+        self._buffer = bytearray()
+        self._inflight: asyncio.Future[None] | None = None
+        self._lock = threading.Lock()  # the fd is used from executor threads: write and discard never overlap
+        self._aborted = False
+        self.size = 0
+
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._fd = await loop.run_in_executor(self._executor, self._open)
+
+    def _open(self) -> int:
+        self.part_path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(self.part_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+
+    def write(self, data: bytes | bytearray | memoryview) -> Awaitable[None] | None:
+        """Queue ``data``; returns an awaitable when the caller must wait before sending more."""
+        self._buffer += data
+        self.size += len(data)
+        if len(self._buffer) < BATCH_BYTES:
+            return None
+        return self._flush()
+
+    async def _flush(self) -> None:
+        if self._inflight is not None:
+            fut, self._inflight = self._inflight, None
+            await fut  # the previous batch: one batch in flight at most
+        if self._buffer and not self._aborted:
+            batch, self._buffer = self._buffer, bytearray()
+            loop = asyncio.get_running_loop()
+            self._inflight = loop.run_in_executor(self._executor, self._write_batch, batch)
+
+    def _write_batch(self, batch: bytearray) -> None:
+        self._hash.update(batch)  # releases the GIL for large buffers
+        view = memoryview(batch)
+        with self._lock:
+            if self._fd is None:
+                return  # aborted meanwhile
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+
+    async def finish(self) -> SpoolResult:
+        """Write what is left, fsync, rename ``.part`` to the final name and fsync the directory."""
+        await self._flush()
+        await self._flush()  # the batch started by the first flush
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._commit)
+        return SpoolResult(self.final_path, self.size, self._hash.hexdigest())
+
+    def _commit(self) -> None:
+        assert self._fd is not None
+        fd, self._fd = self._fd, None
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(self.part_path, self.final_path)
+        dir_fd = os.open(self.final_path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    async def abort(self) -> None:
+        """Stop writing and delete the partial file. Safe to call more than once, and after a failed write."""
+        self._aborted = True
+        if self._inflight is not None:
+            fut, self._inflight = self._inflight, None
+            try:
+                await fut
+            except OSError:
+                pass  # the write that failed is why we abort
+        self._buffer = bytearray()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._discard)
+
+    def _discard(self) -> None:
+        with self._lock:
+            if self._fd is not None:
+                fd, self._fd = self._fd, None
+                os.close(fd)
+        self.part_path.unlink(missing_ok=True)
+
+
+def free_bytes(directory: Path) -> int:
+    directory.mkdir(parents=True, exist_ok=True)
+    return shutil.disk_usage(directory).free
+
+
+def spool_usage(directory: Path) -> int:
+    """Bytes held by files in the spool directory (finished and partial)."""
+    total = 0
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if entry.is_file(follow_symlinks=False):
+                try:
+                    total += entry.stat(follow_symlinks=False).st_size
+                except FileNotFoundError:
+                    continue
+    return total
+
+
+def remove_spool(path: str | Path | None) -> None:
+    """Delete a spool file and its ``.part`` twin if present."""
+    if not path:
+        return
+    p = Path(path)
+    p.unlink(missing_ok=True)
+    p.with_name(p.name + ".part").unlink(missing_ok=True)

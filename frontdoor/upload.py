@@ -1,0 +1,264 @@
+"""``POST /api/upload``: stream the body to a spool file and answer 202 the moment it is complete.
+
+The request never waits for Gemini. Its life, decided in ``prepare`` (see :mod:`frontdoor.admission`):
+
+- *spool*: a new job in SPOOLING; body bytes go through the body parser into the spool writer; at the end the
+  file is fsynced and renamed, the job becomes SPOOLED, the actors get it, and the client gets 202.
+- *drain*: the request will be answered without spooling (replay, 409, 4xx, 429, 503). Its body is read and
+  discarded, bounded by FOCALPOINT_DRAIN_LIMIT, before the answer: a proxy that gets its answer before it has
+  sent the whole body turns it into a 502 and the browser re-sends (field notes).
+
+A client that goes away (or stops sending for FOCALPOINT_INGEST_IDLE_TIMEOUT) before the last byte leaves a
+FAILED job with ``client_aborted``, no partial file, and a free attemptId.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable
+from typing import Any
+
+import tornado.web
+from tornado.http1connection import HTTP1Connection
+from tornado.ioloop import IOLoop, PeriodicCallback
+
+from frontdoor.access import AccessLog
+from frontdoor.admission import Admission, admit, replay_or_conflict
+from frontdoor.base import BaseHandler
+from frontdoor.errors import ApiError, insufficient_storage, too_large
+from frontdoor.spool import SpoolWriter
+from jobs import Event, IllegalTransition, JobNotFound, StaleJob, State
+
+log = logging.getLogger("focalpoint.frontdoor")
+PROGRESS_EVERY_S = 1.0
+
+
+@tornado.web.stream_request_body
+class UploadHandler(BaseHandler):
+    async def prepare(self) -> None:
+        self.access = AccessLog(self)
+        self.admission: Admission | None = None
+        self.spool: SpoolWriter | None = None
+        self.body_done = False
+        self.last_byte_mono = time.monotonic()
+        self.progress_at = 0.0
+        self.progress_busy = False
+        self.ticker: PeriodicCallback | None = None
+        s = self.fd.settings
+        # Our own limits are enforced below (413 for the file, the drain bound for refusals); Tornado's only
+        # backstops them, a little above, so that its bare 400 never answers a request we could answer well.
+        self.connection.set_max_body_size(max(s.max_upload_bytes + 16 * 1024 * 1024, s.drain_limit_bytes))
+        self.admission = await admit(self)
+        if self.admission.job is not None:
+            self.spool = SpoolWriter(s.spool_dir, self.admission.job.job_id, self.fd.executor)
+            try:
+                await self.spool.open()
+            except OSError as exc:
+                await self._fail_ingest(insufficient_storage(f"The spool file could not be created: {exc.strerror}"))
+        interval = min(PROGRESS_EVERY_S, s.ingest_idle_timeout_s / 2) * 1000
+        self.ticker = PeriodicCallback(self._tick, interval)
+        self.ticker.start()
+
+    # --- body ---------------------------------------------------------------------------------------------
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        # Never raise from here: Tornado would close the connection with no answer (field notes).
+        self.access.body_bytes += len(chunk)
+        self.last_byte_mono = time.monotonic()
+        self.access.last_byte_at = self.fd.clock()
+        adm = self.admission
+        if adm is None or adm.job is None or self.spool is None:
+            if self.access.body_bytes > self.fd.settings.drain_limit_bytes:
+                self._cut("drain_limit", "The refused request's body is larger than the drain limit.")
+            return None
+        try:
+            pieces = adm.parser.feed(chunk) if adm.parser is not None else [chunk]
+            waits = []
+            for piece in pieces:
+                if self.spool.size + len(piece) > self.fd.settings.max_upload_bytes:
+                    raise too_large(self.fd.settings.max_upload_bytes)
+                wait = self.spool.write(piece)
+                if wait is not None:
+                    waits.append(wait)
+        except ApiError as error:
+            return self._fail_ingest(error)
+        return self._await_writes(waits) if waits else None
+
+    async def _await_writes(self, waits: list[Awaitable[None]]) -> None:
+        try:
+            for wait in waits:
+                await wait
+        except OSError as exc:
+            await self._fail_ingest(insufficient_storage(f"Writing the spool file failed: {exc.strerror}"))
+
+    async def post(self) -> None:
+        self.body_done = True
+        self._stop_ticker()
+        adm = self.admission
+        assert adm is not None
+        if adm.job is None or self.spool is None:
+            if adm.existing is not None:
+                await self._answer_existing(adm.existing.job_id)
+            else:
+                assert adm.refusal is not None
+                self.send_api_error(adm.refusal)
+            return
+        try:
+            if adm.parser is not None:
+                adm.parser.close()
+        except ApiError as error:
+            await self._fail_ingest(error)
+            self.send_api_error(error)
+            return
+        try:
+            result = await self.spool.finish()
+        except OSError as exc:
+            failure = insufficient_storage(f"Writing the spool file failed: {exc.strerror}")
+            await self._fail_ingest(failure)
+            self.send_api_error(failure)
+            return
+        self.access.file_bytes = result.size
+        try:
+            job = await self.fd.call(
+                self.fd.store.transition, adm.job.job_id, Event.SPOOL_COMPLETE, expect=State.SPOOLING,
+                bytes_received=result.size, bytes_total=result.size, sha256=result.sha256,
+                spool_path=str(result.path), last_byte_at=self.access.last_byte_at,
+                file_name=adm.parser.file_name if adm.parser else None,
+                mime_type=adm.parser.media_type if adm.parser else None)
+        except (StaleJob, IllegalTransition, JobNotFound):
+            # Cancelled while streaming: the bytes are not wanted any more.
+            await self.spool.abort()
+            from frontdoor.spool import remove_spool
+            await self.fd.call(remove_spool, result.path)
+            self.send_api_error(ApiError(409, "job_cancelled", "The upload was cancelled while it streamed."))
+            return
+        try:
+            await self.fd.call(self.fd.dispatcher.job_spooled, job.job_id)
+        except Exception:  # the job is safe on disk and in the store; the sweeper will send it again
+            log.exception("dispatch_failed", extra={"fields": {"jobId": job.job_id}})
+        self.set_header("Location", f"/api/upload/status?jobId={job.job_id}")
+        self.access.outcome = "accepted"
+        self.write_json(202, job.receipt())
+
+    async def _answer_existing(self, job_id: str) -> None:
+        """Answer a drained request for an attempt that already has a job: replay it, or 409 if still streaming."""
+        job = await self.fd.call(self.fd.store.get, job_id)
+        answer = replay_or_conflict(job, self.fd.settings, self.fd.clock())
+        if isinstance(answer, ApiError):
+            self.access.outcome = "conflict"
+            self.send_api_error(answer)
+            return
+        self.access.outcome = "replayed"
+        self.set_header("Idempotent-Replayed", "true")
+        self.set_header("Location", f"/api/upload/status?jobId={answer.job_id}")
+        self.write_json(200, answer.receipt())
+
+    # --- failure paths --------------------------------------------------------------------------------------
+    async def _fail_ingest(self, error: ApiError) -> None:
+        """The body is unacceptable: drop the spool, fail the job (freeing its attempt), drain what is left."""
+        adm = self.admission
+        assert adm is not None
+        job, spool = adm.job, self.spool
+        adm.job, adm.refusal, self.spool = None, error, None
+        if spool is not None:
+            await spool.abort()
+        if job is not None:
+            await self._fail_job(job.job_id, job.attempt_id, error.code, error.message)
+
+    async def _fail_job(self, job_id: str, attempt_id: str, code: str, message: str) -> None:
+        try:
+            await self.fd.call(self.fd.store.transition, job_id, Event.FAIL, expect=State.SPOOLING,
+                               error_code=code, error_message=message, error_retryable=True)
+        except (StaleJob, IllegalTransition, JobNotFound):
+            pass  # cancelled or failed by someone else already
+        await self.fd.call(self.fd.store.release_attempt, attempt_id, job_id)
+
+    def on_connection_close(self) -> None:
+        if self.body_done:
+            return  # the whole body is here: finish the job; the client just will not see the answer
+        self.access.closed = True
+        IOLoop.current().add_callback(self._abort, "client_aborted",
+                                      "The client closed the connection before the upload finished.")
+
+    def _cut(self, code: str, message: str) -> None:
+        """Close the connection ourselves (idle client, endless refused body) and clean up as for an abort."""
+        if self.access.logged or self.body_done:
+            return
+        self.access.cut = code
+        self.connection.close()  # no on_connection_close follows: Tornado clears its callbacks
+        IOLoop.current().add_callback(self._abort, "client_aborted", message)
+
+    async def _abort(self, code: str, message: str) -> None:
+        self._stop_ticker()
+        adm = self.admission
+        job, spool = (adm.job, self.spool) if adm is not None else (None, None)
+        if adm is not None:
+            adm.job, self.spool = None, None
+        if spool is not None:
+            await spool.abort()
+        if job is not None:
+            await self._fail_job(job.job_id, job.attempt_id, code, message)
+        self.access.aborted = True
+        self.access.write(499)
+
+    # --- periodic: idle cut-off and progress ------------------------------------------------------------------
+    def _tick(self) -> None:
+        idle = time.monotonic() - self.last_byte_mono
+        if idle > self.fd.settings.ingest_idle_timeout_s:
+            self._cut("idle", f"No data arrived for {idle:.0f} s; the upload was cut off.")
+            return
+        adm = self.admission
+        now = time.monotonic()
+        if adm and adm.job and self.spool and not self.progress_busy and now - self.progress_at >= PROGRESS_EVERY_S:
+            self.progress_at = now
+            self.progress_busy = True
+            IOLoop.current().add_callback(self._write_progress)
+
+    async def _write_progress(self) -> None:
+        adm, spool = self.admission, self.spool
+        try:
+            if adm is None or adm.job is None or spool is None:
+                return
+            await self.fd.call(self.fd.store.update, adm.job.job_id, expect=State.SPOOLING,
+                               bytes_received=spool.size, last_byte_at=self.access.last_byte_at)
+        except (StaleJob, JobNotFound):
+            if adm is not None and adm.job is not None and self.spool is spool:
+                await self._stop_spooling_cancelled()
+        except Exception:
+            log.exception("progress_write_failed", extra={"fields": {"requestId": self.request_id}})
+        finally:
+            self.progress_busy = False
+
+    async def _stop_spooling_cancelled(self) -> None:
+        adm = self.admission
+        assert adm is not None
+        spool, self.spool = self.spool, None
+        adm.job, adm.refusal = None, ApiError(409, "job_cancelled", "The upload was cancelled while it streamed.")
+        if spool is not None:
+            await spool.abort()
+
+    @property
+    def connection(self) -> HTTP1Connection:
+        conn = self.request.connection
+        assert isinstance(conn, HTTP1Connection)
+        return conn
+
+    def _stop_ticker(self) -> None:
+        if self.ticker is not None:
+            self.ticker.stop()
+            self.ticker = None
+
+    def on_finish(self) -> None:
+        self._stop_ticker()
+        self.access.write(self.get_status())
+
+    def send_api_error(self, error: ApiError) -> None:
+        if self.access.outcome is None:
+            self.access.outcome = "refused"
+            self.access.error = error.code
+        super().send_api_error(error)
+
+    def access_fields(self) -> dict[str, Any]:
+        adm = self.admission
+        return {"attemptId": adm.attempt_id if adm else None,
+                "jobId": adm.job_id if adm else None}

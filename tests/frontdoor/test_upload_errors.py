@@ -1,0 +1,137 @@
+"""Bad input: clear JSON errors with the right status, answered after the body is drained, nothing left."""
+
+from __future__ import annotations
+
+from tests.helpers.http import attempt_id, multipart_parts, payload, request, upload_multipart, upload_raw
+from tests.helpers.service import RunningService
+
+MiB = 1024 * 1024
+
+
+def assert_nothing_left(svc: RunningService) -> None:
+    assert list(svc.service.settings.spool_dir.iterdir()) == []
+
+
+def test_media_type_off_the_allow_list_is_415(service: RunningService) -> None:
+    r = upload_raw(service.port, 2 * MiB, attempt_id(), media_type="application/x-msdownload")
+    assert r.status == 415
+    assert r.json["error"]["code"] == "unsupported_media_type"
+    assert "video/*" in r.json["error"]["allowed"]
+    assert_nothing_left(service)
+
+
+def test_multipart_file_part_with_a_bad_type_is_415_and_leaves_nothing(service: RunningService) -> None:
+    r = upload_multipart(service.port, 2 * MiB, attempt_id(), media_type="application/zip")
+    assert r.status == 415
+    assert_nothing_left(service)
+
+
+def test_content_length_over_the_limit_is_413(make_service) -> None:  # type: ignore[no-untyped-def]
+    svc = make_service(max_upload_bytes=3 * MiB)
+    r = upload_raw(svc.port, 4 * MiB, attempt_id())
+    assert r.status == 413
+    assert r.json["error"]["code"] == "too_large"
+    assert_nothing_left(svc)
+
+
+def test_chunked_body_over_the_limit_is_413_and_the_partial_file_is_removed(make_service) -> None:  # type: ignore[no-untyped-def]
+    svc = make_service(max_upload_bytes=3 * MiB)
+    att = attempt_id()
+    r = request(svc.port, "POST", "/api/upload", {"X-Attempt-Id": att, "Content-Type": "video/mp4"},
+                payload(5 * MiB))
+    assert r.status == 413
+    assert_nothing_left(svc)
+    job = svc.frontdoor.store.find_by_attempt(att)
+    assert job is None  # the failed ingest freed the attempt
+
+
+def test_chunked_body_within_the_limit_is_accepted(service: RunningService) -> None:
+    r = request(service.port, "POST", "/api/upload", {"X-Attempt-Id": attempt_id(), "Content-Type": "video/mp4"},
+                payload(3 * MiB + 5))
+    assert r.status == 202
+    assert r.json["bytesReceived"] == 3 * MiB + 5
+
+
+def test_not_enough_free_space_is_507(make_service) -> None:  # type: ignore[no-untyped-def]
+    svc = make_service(min_free_bytes=10**18)
+    r = upload_raw(svc.port, 1 * MiB, attempt_id())
+    assert r.status == 507
+    assert r.json["error"]["code"] == "insufficient_storage"
+    assert_nothing_left(svc)
+
+
+def test_spool_cap_turns_uploads_away_with_507(make_service) -> None:  # type: ignore[no-untyped-def]
+    svc = make_service(spool_cap_bytes=3 * MiB)
+    assert upload_raw(svc.port, 2 * MiB, attempt_id()).status == 202
+    r = upload_raw(svc.port, 2 * MiB, attempt_id())
+    assert r.status == 507
+
+
+def test_malformed_multipart_is_400(service: RunningService) -> None:
+    body = b"--b\r\nthis is not a header block\r\n\r\nzzz"
+    r = request(service.port, "POST", "/api/upload",
+                {"X-Attempt-Id": attempt_id(), "Content-Type": "multipart/form-data; boundary=b"}, body)
+    assert r.status == 400
+    assert r.json["error"]["code"] == "malformed_multipart"
+    assert_nothing_left(service)
+
+
+def test_multipart_without_a_file_part_is_400(service: RunningService) -> None:
+    body = b'--b\r\nContent-Disposition: form-data; name="title"\r\n\r\nhello\r\n--b--\r\n'
+    r = request(service.port, "POST", "/api/upload",
+                {"X-Attempt-Id": attempt_id(), "Content-Type": "multipart/form-data; boundary=b"}, body)
+    assert r.status == 400
+    assert r.json["error"]["code"] == "no_file_part"
+
+
+def test_multipart_with_two_file_parts_is_400(service: RunningService) -> None:
+    head, _, _ = multipart_parts(10, boundary="b")
+    part = (b'--b\r\nContent-Disposition: form-data; name="f2"; filename="two.mp4"\r\n'
+            b"Content-Type: video/mp4\r\n\r\n0123456789\r\n")
+    body = head + b"0123456789\r\n" + part + b"--b--\r\n"
+    r = request(service.port, "POST", "/api/upload",
+                {"X-Attempt-Id": attempt_id(), "Content-Type": "multipart/form-data; boundary=b"}, body)
+    assert r.status == 400
+    assert r.json["error"]["code"] == "multiple_file_parts"
+    assert_nothing_left(service)
+
+
+def test_multipart_without_boundary_is_400(service: RunningService) -> None:
+    r = request(service.port, "POST", "/api/upload",
+                {"X-Attempt-Id": attempt_id(), "Content-Type": "multipart/form-data"}, b"abc")
+    assert r.status == 400
+
+
+def test_a_refused_request_is_answered_only_after_its_whole_body_was_read(service: RunningService) -> None:
+    """A proxy that is answered before it sent the whole body reports 502; so we drain first."""
+    import socket
+
+    sock = socket.create_connection(("127.0.0.1", service.port), timeout=10)
+    size = 4 * MiB
+    sock.sendall(f"POST /api/upload HTTP/1.1\r\nHost: x\r\nX-Attempt-Id: bad\r\nContent-Type: video/mp4\r\n"
+                 f"Content-Length: {size}\r\n\r\n".encode())
+    sock.sendall(b"z" * (size - 1))
+    sock.settimeout(0.5)
+    try:
+        early = sock.recv(100)
+    except TimeoutError:
+        early = b""
+    assert early == b"", "answered before the body was complete"
+    sock.settimeout(10)
+    sock.sendall(b"z")
+    answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 400")
+    sock.close()
+
+
+def test_unknown_route_is_a_json_404(service: RunningService) -> None:
+    r = request(service.port, "GET", "/api/nope")
+    assert r.status == 404
+    assert r.json["error"]["code"] == "not_found"
+
+
+def test_request_id_is_echoed_or_made(service: RunningService) -> None:
+    r = request(service.port, "GET", "/api/upload/config", {"X-Request-Id": "abc-123"})
+    assert r.headers["x-request-id"] == "abc-123"
+    r2 = request(service.port, "GET", "/api/upload/config")
+    assert len(r2.headers["x-request-id"]) == 32

@@ -1,0 +1,75 @@
+"""The state machine, property-tested: no sequence of events reaches an illegal state or moves backwards."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from jobs import FINAL, TRANSITIONS, Event, IllegalTransition, State, advance, is_final
+from jobs.machine import ORDER, allowed_events
+
+states = st.sampled_from(list(State))
+events = st.sampled_from(list(Event))
+
+
+def test_the_happy_path() -> None:
+    s = State.SPOOLING
+    for event in (Event.SPOOL_COMPLETE, Event.UPLOAD_STARTED, Event.UPLOAD_FINISHED, Event.FILE_ACTIVE):
+        s = advance(s, event)
+    assert s is State.ACTIVE
+
+
+@pytest.mark.parametrize("state", [s for s in State if s not in FINAL])
+def test_fail_and_cancel_from_every_non_final_state(state: State) -> None:
+    assert advance(state, Event.FAIL) is State.FAILED
+    assert advance(state, Event.CANCEL) is State.CANCELLED
+
+
+@pytest.mark.parametrize("state", sorted(FINAL))
+def test_final_states_accept_nothing(state: State) -> None:
+    for event in Event:
+        with pytest.raises(IllegalTransition):
+            advance(state, event)
+
+
+def test_skipping_a_stage_is_illegal() -> None:
+    with pytest.raises(IllegalTransition):
+        advance(State.SPOOLING, Event.UPLOAD_STARTED)
+    with pytest.raises(IllegalTransition):
+        advance(State.SPOOLED, Event.FILE_ACTIVE)
+
+
+@given(states, events)
+def test_advance_is_the_table(state: State, event: Event) -> None:
+    if (state, event) in TRANSITIONS:
+        assert advance(state, event) is TRANSITIONS[(state, event)]
+        assert event in allowed_events(state)
+    else:
+        with pytest.raises(IllegalTransition):
+            advance(state, event)
+
+
+@given(st.lists(events, max_size=30))
+def test_any_event_sequence_only_moves_forward_and_stops_at_a_final_state(seq: list[Event]) -> None:
+    state = State.SPOOLING
+    for event in seq:
+        try:
+            new = advance(state, event)
+        except IllegalTransition:
+            continue  # the store refuses the move; the job keeps its state
+        assert ORDER[new] > ORDER[state], f"{state} -{event}-> {new} moved backwards"
+        assert not is_final(state)
+        state = new
+    assert state in set(State)
+
+
+def test_every_state_is_reachable_from_spooling() -> None:
+    seen, frontier = {State.SPOOLING}, [State.SPOOLING]
+    while frontier:
+        s = frontier.pop()
+        for (src, _), dst in TRANSITIONS.items():
+            if src == s and dst not in seen:
+                seen.add(dst)
+                frontier.append(dst)
+    assert seen == set(State)

@@ -1,0 +1,138 @@
+"""The Redis job store: claims, compare-and-set transitions, concurrency, expiry of final jobs."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from jobs import Event, IllegalTransition, Job, JobNotFound, RedisJobStore, StaleJob, State, new_job_id
+from jobs.errors import StoreUnavailable
+from tests.conftest import FakeClock
+
+
+def make_store(client: redis.Redis, namespace: str, clock: FakeClock) -> RedisJobStore:
+    return RedisJobStore(client, namespace, clock, final_ttl_s=3600)
+
+
+def new_job(clock: FakeClock, attempt: str = "attempt-0001") -> Job:
+    return Job(job_id=new_job_id(), attempt_id=attempt, state=State.SPOOLING, created_at=clock(),
+               updated_at=clock())
+
+
+def test_job_ids_are_url_safe_and_long() -> None:
+    ids = {new_job_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    assert all(len(i) == 24 and all(c.isalnum() or c in "-_" for c in i) for i in ids)
+
+
+def test_claim_binds_the_attempt_once(redis_client: redis.Redis, namespace: str, clock: FakeClock) -> None:
+    store = make_store(redis_client, namespace, clock)
+    first = new_job(clock)
+    assert store.claim(first) is None
+    second = new_job(clock)
+    bound = store.claim(second)
+    assert bound is not None and bound.job_id == first.job_id
+    assert store.get(second.job_id) is None
+    assert store.find_by_attempt("attempt-0001").job_id == first.job_id
+
+
+def test_release_only_unbinds_its_own_job(redis_client: redis.Redis, namespace: str, clock: FakeClock) -> None:
+    store = make_store(redis_client, namespace, clock)
+    job = new_job(clock)
+    store.claim(job)
+    store.release_attempt(job.attempt_id, "someone-else")
+    assert store.find_by_attempt(job.attempt_id) is not None
+    store.release_attempt(job.attempt_id, job.job_id)
+    assert store.find_by_attempt(job.attempt_id) is None
+
+
+def test_transition_applies_the_table_and_bumps_version(redis_client: redis.Redis, namespace: str,
+                                                        clock: FakeClock) -> None:
+    store = make_store(redis_client, namespace, clock)
+    job = new_job(clock)
+    store.claim(job)
+    clock.advance(5)
+    done = store.transition(job.job_id, Event.SPOOL_COMPLETE, expect=State.SPOOLING, sha256="ab", bytes_received=3)
+    assert done.state is State.SPOOLED and done.sha256 == "ab" and done.version == 1
+    assert done.updated_at == job.updated_at + 5
+    assert store.get(job.job_id) == done
+    with pytest.raises(IllegalTransition):
+        store.transition(job.job_id, Event.SPOOL_COMPLETE)
+    with pytest.raises(StaleJob):
+        store.transition(job.job_id, Event.FAIL, expect=State.SPOOLING)
+    with pytest.raises(JobNotFound):
+        store.transition("nope", Event.FAIL)
+
+
+def test_final_jobs_leave_the_open_set_and_expire(redis_client: redis.Redis, namespace: str,
+                                                  clock: FakeClock) -> None:
+    store = make_store(redis_client, namespace, clock)
+    job = new_job(clock)
+    store.claim(job)
+    assert store.open_jobs() == [job.job_id]
+    store.transition(job.job_id, Event.CANCEL)
+    assert store.open_jobs() == []
+    ttl = redis_client.ttl(f"{namespace}:job:{job.job_id}")
+    assert 0 < ttl <= 3600
+    assert 0 < redis_client.ttl(f"{namespace}:attempt:{job.attempt_id}") <= 3600
+
+
+def test_racing_writers_move_a_job_exactly_once(redis_client: redis.Redis, namespace: str,
+                                                clock: FakeClock) -> None:
+    """Two deliveries of one message (or a cancel racing a completion): one wins, the other is refused."""
+    store = make_store(redis_client, namespace, clock)
+    job = new_job(clock)
+    store.claim(job)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def racer(event: Event) -> None:
+        barrier.wait()
+        try:
+            store.transition(job.job_id, event, expect=State.SPOOLING)
+            outcomes.append(f"won:{event}")
+        except (StaleJob, IllegalTransition):
+            outcomes.append("lost")
+
+    threads = [threading.Thread(target=racer, args=(e,))
+               for e in [Event.SPOOL_COMPLETE] * 4 + [Event.CANCEL] * 4]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(o.startswith("won") for o in outcomes) == 1
+    assert store.get(job.job_id).version == 1
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(list(Event)), max_size=12))
+def test_store_never_lets_a_job_reach_an_illegal_state(redis_client: redis.Redis, namespace: str,
+                                                       events: list[Event]) -> None:
+    from jobs.machine import ORDER, advance
+
+    clock = FakeClock()
+    store = make_store(redis_client, namespace, clock)
+    job = new_job(clock, attempt=new_job_id())
+    store.claim(job)
+    expected = State.SPOOLING
+    for event in events:
+        try:
+            expected = advance(expected, event)
+        except IllegalTransition:
+            with pytest.raises(IllegalTransition):
+                store.transition(job.job_id, event)
+            continue
+        before = store.get(job.job_id).state
+        after = store.transition(job.job_id, event).state
+        assert after is expected and ORDER[after] > ORDER[before]
+
+
+def test_an_unreachable_redis_is_store_unavailable(clock: FakeClock) -> None:
+    client = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    store = make_store(client, "x", clock)
+    with pytest.raises(StoreUnavailable):
+        store.get("anything")
