@@ -99,6 +99,7 @@ class Base(tornado.web.RequestHandler):
         if body is not None:
             self.set_header("Content-Type", "application/json; charset=UTF-8")
             self.write(json.dumps(body))
+        self.record(status)  # before the answer leaves, so a client that got it always finds it logged
         self.finish()
 
     def reply_error(self, err: ApiError) -> None:
