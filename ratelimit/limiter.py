@@ -60,7 +60,7 @@ class RateLimiter:
 
         A denial counts nothing. Costs one storage round trip when denied, two when allowed.
         """
-        parts = key_parts(key)
+        parts = _parts(policy, key)
         now = self._clock()
         if (skipped := self._skip(policy, now)) is not None:
             return skipped
@@ -79,7 +79,7 @@ class RateLimiter:
 
         Never changes a counter: safe for replays and for reading the state to render headers.
         """
-        parts = key_parts(key)
+        parts = _parts(policy, key)
         now = self._clock()
         if (skipped := self._skip(policy, now)) is not None:
             return skipped
@@ -91,7 +91,7 @@ class RateLimiter:
 
     def reset(self, policy: Policy, *key: str) -> None:
         """Forget the counters of ``key`` under ``policy``. Raises :class:`~ratelimit.StorageUnavailable`."""
-        self._store.clear(policy.item, key_parts(key))
+        self._store.clear(policy.item, _parts(policy, key))
 
     def close(self) -> None:
         """Release the storage's connections."""
@@ -121,6 +121,11 @@ class RateLimiter:
         wait = self._degraded_retry_after
         return Decision(allowed=False, policy=policy.name, limit=policy.limit, window=policy.window,
                         remaining=0, reset=now + wait, reset_after=wait, retry_after=wait, degraded=True)
+
+
+def _parts(policy: Policy, key: tuple[str, ...]) -> tuple[str, ...]:
+    """The storage identifiers: the policy's name, then the caller's key parts (escaped, at least one)."""
+    return (policy.name, *key_parts(key))
 
 
 def _decision(policy: Policy, window: Window, now: float, *, allowed: bool) -> Decision:
