@@ -103,8 +103,7 @@ class Base(tornado.web.RequestHandler):
         self.finish()
 
     def reply_error(self, err: ApiError) -> None:
-        self.fault = None if self.fault is not None and self.fault.kind == "drop_response" else self.fault
-        self.reply(err.code, err.body, err.headers)
+        self.reply(err.code, err.body, err.headers)  # a drop_response fault loses error answers too
 
     def record(self, status: int | None) -> None:
         if not self._logged:

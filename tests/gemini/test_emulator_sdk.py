@@ -83,7 +83,8 @@ def test_list_pages(server: EmulatorServer, clock: FakeClock) -> None:
     assert set(listed) == names and len(listed) == 5
     assert [e["route"] for e in server.emulator.log()].count("list") == 3  # 2 + 2 + 1
     # newest first
-    assert listed[0] == max(names, key=lambda n: server.emulator.files[n.removeprefix("files/")].created)
+    newest = max(server.emulator.files.values(), key=lambda f: f.created)
+    assert listed[0] == f"files/{newest.file_id}"
 
 
 def test_processing_then_active_and_failed(server: EmulatorServer, clock: FakeClock) -> None:
