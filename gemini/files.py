@@ -63,7 +63,7 @@ def _translate(exc: Exception, what: str) -> GeminiError:
         body = exc.details if isinstance(exc.details, dict) else {}
         if "error" not in body and (exc.message or exc.status):
             body = {"error": {"code": exc.code, "message": exc.message, "status": exc.status}}
-        return translate.from_http(int(exc.code), {k.lower(): v for k, v in headers.items()}, body, what=what)
+        return translate.from_http(int(exc.code or 0), {k.lower(): v for k, v in headers.items()}, body, what=what)
     if isinstance(exc, httpx2.TransportError | TimeoutError | ConnectionError):
         return translate.from_transport(exc, what=what)
     if isinstance(exc, ValueError):

@@ -4,7 +4,8 @@ Everything is in memory and guarded by one lock, because tests drive it from the
 Tornado IOLoop serves from another. Time comes from the injected ``clock`` plus a skew that
 :meth:`Emulator.advance` moves, so a test (or ``POST /_emulator/advance``) can let 48 hours pass.
 Processing is evaluated lazily: a file is PROCESSING until ``finalized + processing_delay_s`` and ACTIVE
-from then on, so with a delay of 0 the final upload reply already says ACTIVE.
+from then on, so with a delay of 0 the final upload reply already says ACTIVE. A file's delay is fixed
+when it is finalized: changing ``processing_delay_s`` later affects only new files.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import random
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,11 +33,11 @@ def http() -> Iterator[httpx2.Client]:
         yield client
 
 
-def make_file(directory: Path, size: int, name: str = "clip.mp4") -> Path:
-    """A file of ``size`` deterministic bytes."""
+def make_file(directory: Path, size: int, name: str = "clip.mp4", seed: int = 7) -> Path:
+    """A file of ``size`` seeded pseudo-random bytes: no repeating pattern, so bytes sent from a wrong
+    offset always change the server's sha256."""
     path = directory / name
-    block = os.urandom(0) or bytes(range(256))
-    path.write_bytes((block * (size // 256 + 1))[:size])
+    path.write_bytes(random.Random(seed).randbytes(size))
     return path
 
 
