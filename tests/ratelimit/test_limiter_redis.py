@@ -6,6 +6,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,13 @@ def test_unix_socket_url(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_threads_share_one_limiter(limiter: RateLimiter) -> None:
+    """The front door calls from a thread pool: concurrent hits on one key allow exactly the limit."""
+    policy = Policy("status", "25/hour")
+    key = uuid.uuid4().hex
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        decisions = list(pool.map(lambda _: limiter.hit(policy, key), range(80)))
+    assert sum(d.allowed for d in decisions) == 25
+    assert not any(d.degraded for d in decisions)
