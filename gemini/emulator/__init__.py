@@ -5,8 +5,9 @@ Import cost is only Tornado; nothing runs at import time.
 """
 
 from gemini.emulator.faults import KINDS, ROUTES, Fault
+from gemini.emulator.records import ApiError, EmulatorConfig, LogEntry
 from gemini.emulator.server import EmulatorServer, make_app, serve
-from gemini.emulator.state import ApiError, Emulator, EmulatorConfig, LogEntry
+from gemini.emulator.state import Emulator
 
 __all__ = [
     "KINDS", "ROUTES", "ApiError", "Emulator", "EmulatorConfig", "EmulatorServer", "Fault", "LogEntry",

@@ -16,7 +16,8 @@ import tornado.web
 
 from gemini.emulator import wire
 from gemini.emulator.faults import Fault
-from gemini.emulator.state import ApiError, Emulator, LogEntry
+from gemini.emulator.records import ApiError, LogEntry
+from gemini.emulator.state import Emulator
 
 VERSIONS = r"(v1beta|v1|v1alpha)"
 _COMMANDS: dict[frozenset[str], str] = {

@@ -13,7 +13,7 @@ from typing import Any
 import tornado.web
 
 from gemini.emulator.handlers import Base, parse_command
-from gemini.emulator.state import ApiError, Session
+from gemini.emulator.records import ApiError, Session
 
 _STATUS = "X-Goog-Upload-Status"
 _RECEIVED = "X-Goog-Upload-Size-Received"
