@@ -58,7 +58,9 @@ class RateLimiter:
     def hit(self, policy: Policy, *key: str) -> Decision:
         """Count one request for ``key`` under ``policy`` if the limit allows it, and say whether it does.
 
-        A denial counts nothing. Costs one storage round trip when denied, two when allowed.
+        A denial counts nothing. Costs one storage round trip when denied, two when allowed: the window is read
+        first (a full window is denied without writing), then ``limits`` counts the hit atomically; ``remaining``
+        is that reading plus this hit, so concurrent hits in between may make it a little optimistic.
         """
         parts = _parts(policy, key)
         now = self._clock()
@@ -77,7 +79,8 @@ class RateLimiter:
     def peek(self, policy: Policy, *key: str) -> Decision:
         """What a :meth:`hit` would answer now, without counting anything (``allowed``: a hit would pass).
 
-        Never changes a counter: safe for replays and for reading the state to render headers.
+        Never changes a count: safe for replays and for reading the state to render headers. (On Redis the
+        read may roll an expired current window over to "previous", the same bookkeeping a hit would do.)
         """
         parts = _parts(policy, key)
         now = self._clock()
