@@ -1,0 +1,457 @@
+// The page's state machine: IDLE -> SENDING -> TRACKING -> DONE (-> IDLE). Only IDLE starts an upload.
+
+import { UploadError, cancelJob, fetchStatus, getConfig, uploadFile } from './api.js';
+import { acquire, heldElsewhere, whenFree } from './lock.js';
+import { Poller } from './poller.js';
+import { clearAttempt, loadAttempt, newAttemptId, saveAttempt } from './store.js';
+import { View, formatBytes, formatDuration } from './ui.js';
+
+const IDLE = 'IDLE';
+const STARTING = 'STARTING';
+const RESUME_OFFER = 'RESUME_OFFER';
+const SENDING = 'SENDING';
+const TRACKING = 'TRACKING';
+const CANCELLING = 'CANCELLING';
+const DONE = 'DONE';
+const FINAL = new Set(['ACTIVE', 'FAILED', 'CANCELLED']);
+
+// When the browser knows no type for a file, guess from its extension (the server needs a Content-Type).
+const EXTENSION_TYPES = {
+  mp4: 'video/mp4', m4v: 'video/x-m4v', mov: 'video/quicktime', webm: 'video/webm', mkv: 'video/x-matroska',
+  avi: 'video/x-msvideo', mpeg: 'video/mpeg', mpg: 'video/mpeg', wmv: 'video/x-ms-wmv', flv: 'video/x-flv',
+  '3gp': 'video/3gpp',
+};
+
+const view = new View();
+const page = {
+  state: IDLE,
+  config: null,
+  file: null,
+  mediaType: null,
+  attempt: null, // the stored record: {attemptId, jobId, fileName, fileSize, startedAt}
+  controller: null,
+  release: null, // the Web Lock's release
+  processingSince: null,
+  elsewhere: false,
+};
+const poller = new Poller({ onDoc: showDoc, onGone: jobGone, onTrouble: pollTrouble });
+
+function setState(state) {
+  page.state = state;
+  document.body.dataset.state = state; // for styling and tests
+  view.setPickerEnabled(state === IDLE && !page.elsewhere, Boolean(page.file && page.mediaType));
+}
+
+// --- choosing a file ------------------------------------------------------------------------------------------
+function mediaTypeOf(file) {
+  if (file.type) return file.type.toLowerCase();
+  const ext = file.name.split('.').pop().toLowerCase();
+  return EXTENSION_TYPES[ext] ?? '';
+}
+
+function allowed(type, patterns) {
+  return patterns.some((p) => p === '*/*' || p === type || (p.endsWith('/*') && type.startsWith(p.slice(0, -1))));
+}
+
+function choose(file) {
+  if (page.state !== IDLE) return;
+  page.file = file ?? null;
+  page.mediaType = null;
+  view.showFile(page.file);
+  view.formError(null);
+  view.previous(null);
+  if (page.file) {
+    const problem = check(page.file);
+    if (problem) view.formError(problem);
+    else page.mediaType = mediaTypeOf(page.file);
+  }
+  setState(IDLE);
+}
+
+function check(file) {
+  const cfg = page.config;
+  if (!cfg) return 'The upload limits could not be loaded; reload the page to try again.';
+  if (file.size === 0) return 'This file is empty. Choose the video file itself.';
+  if (file.size > cfg.maxUploadBytes) {
+    return `This file is ${formatBytes(file.size)}; the limit is ${formatBytes(cfg.maxUploadBytes)}. `
+      + 'Shorten or compress the video, then choose it again.';
+  }
+  const type = mediaTypeOf(file);
+  if (!type || !allowed(type, cfg.allowedMediaTypes)) {
+    return `This file's type (${type || 'unknown'}) is not accepted. Choose a video `
+      + `(${cfg.allowedMediaTypes.join(', ')}).`;
+  }
+  return null;
+}
+
+// --- uploading --------------------------------------------------------------------------------------------------
+async function start() {
+  if (page.state !== IDLE || page.elsewhere || !page.file || !page.mediaType) return;
+  setState(STARTING); // the button is disabled before anything else happens
+  const release = await acquire().catch(() => () => {});
+  if (!release) {
+    otherTab();
+    setState(IDLE);
+    return;
+  }
+  page.release = release;
+  const file = page.file;
+  page.attempt = { attemptId: newAttemptId(), jobId: null, fileName: file.name, fileSize: file.size, startedAt: Date.now() };
+  saveAttempt(page.attempt);
+  page.controller = new AbortController();
+  view.showPicker(false);
+  view.startProgress(file.name, file.size);
+  view.stage('send', 'active', 'Starting…');
+  setState(SENDING);
+  const meter = speedMeter();
+  try {
+    const { receipt } = await uploadFile(file, page.mediaType, page.attempt.attemptId, {
+      signal: page.controller.signal,
+      onProgress: (loaded, total) => sendProgress(loaded, total, meter),
+      onRetry: ({ reason, delayMs }) => sendRetry(reason, delayMs),
+    });
+    if (page.state !== SENDING) return;
+    page.attempt = { ...page.attempt, jobId: receipt.jobId };
+    saveAttempt(page.attempt);
+    view.stage('send', 'done', `${formatBytes(file.size)} received`);
+    view.bar('send', 100, 'Received by FocalPoint');
+    view.note(null);
+    track(receipt.jobId, receipt);
+  } catch (err) {
+    if (err.name === 'AbortError' || page.state !== SENDING) return; // cancel() takes over
+    view.stage('send', 'failed', '');
+    const advice = err instanceof UploadError && err.status === 0
+      ? 'Check your connection, then upload the file again.'
+      : adviceFor(err.code, err.status >= 500);
+    finish('bad', 'Upload failed', err.message, { advice });
+  }
+}
+
+function speedMeter() {
+  return { t: performance.now(), loaded: 0, rate: null };
+}
+
+function sendProgress(loaded, total, meter) {
+  if (page.state !== SENDING) return;
+  const now = performance.now();
+  const dt = (now - meter.t) / 1000;
+  if (dt >= 0.25) {
+    const rate = (loaded - meter.loaded) / dt;
+    meter.rate = meter.rate == null ? rate : 0.7 * meter.rate + 0.3 * rate;
+    meter.t = now;
+    meter.loaded = loaded;
+  }
+  if (loaded >= total) {
+    // Every byte is out, but only the server's answer says it has them all: not 100 % yet.
+    view.stage('send', 'active', 'Waiting for the server to confirm…');
+    view.bar('send', 99, 'All bytes sent; waiting for the server to confirm');
+    return;
+  }
+  const pct = Math.min(99, (loaded / total) * 100);
+  const parts = [`${formatBytes(loaded)} of ${formatBytes(total)}`];
+  if (meter.rate > 0) {
+    parts.push(`${formatBytes(meter.rate)}/s`);
+    parts.push(`${formatDuration((total - loaded) / meter.rate)} left`);
+  }
+  view.stage('send', 'active', parts.join(' · '));
+  view.bar('send', pct, `${formatBytes(loaded)} of ${formatBytes(total)} sent`);
+}
+
+function sendRetry(reason, delayMs) {
+  const secs = Math.max(1, Math.round(delayMs / 1000));
+  const why = {
+    network: 'The connection dropped',
+    429: 'FocalPoint is busy',
+    409: 'FocalPoint is still receiving an earlier try of this upload',
+    in_progress: 'FocalPoint is still receiving an earlier try of this upload',
+    503: 'FocalPoint is briefly unavailable',
+  }[reason] ?? 'FocalPoint could not answer';
+  view.note(`${why}; trying again in ${secs} s (the same upload, never a duplicate).`);
+}
+
+// --- tracking the job on the server ---------------------------------------------------------------------------------
+function track(jobId, firstDoc) {
+  setState(TRACKING);
+  if (firstDoc?.state) showDoc({ ...firstDoc, progress: null });
+  poller.start(jobId);
+}
+
+function showDoc(doc) {
+  if (page.state !== TRACKING) return;
+  view.note(null);
+  view.stage('send', 'done', page.attempt?.fileSize ? `${formatBytes(page.attempt.fileSize)} received` : 'Received');
+  view.bar('send', 100, 'Received by FocalPoint');
+  const p = doc.progress ?? {};
+  switch (doc.state) {
+    case 'SPOOLING':
+      view.stage('send', 'active', 'Receiving…');
+      view.bar('send', null);
+      break;
+    case 'SPOOLED':
+      view.stage('gemini', 'active', 'Waiting for a free upload slot…');
+      view.bar('gemini', null);
+      break;
+    case 'UPLOADING': {
+      const total = p.bytesTotal || page.attempt?.fileSize;
+      const done = p.bytesUploaded ?? 0;
+      // Gemini's last acknowledgement moves the job to PROCESSING; until then it is never 100 %.
+      const pct = total ? Math.min(99, (done / total) * 100) : null;
+      view.stage('gemini', 'active', total ? `${formatBytes(done)} of ${formatBytes(total)}` : 'Uploading…');
+      view.bar('gemini', pct, total ? `${formatBytes(done)} of ${formatBytes(total)} uploaded to Gemini` : undefined);
+      break;
+    }
+    case 'PROCESSING':
+      geminiDone(p);
+      page.processingSince ??= Math.min(Date.now(), Date.parse(doc.updatedAt) || Date.now());
+      view.stage('process', 'active', `${formatDuration((Date.now() - page.processingSince) / 1000)} elapsed`);
+      view.bar('process', null);
+      startClock();
+      break;
+    case 'ACTIVE':
+      geminiDone(p);
+      view.stage('process', 'done', page.processingSince ? formatDuration((Date.now() - page.processingSince) / 1000) : '');
+      view.bar('process', 100, 'Done');
+      finish('ok', 'Ready', 'Gemini has the video and can analyse it.', {
+        uri: doc.fileUri,
+        advice: doc.expiresAt ? `Gemini keeps the file until ${new Date(doc.expiresAt).toLocaleString()}.` : '',
+      });
+      break;
+    case 'FAILED':
+      markFailedStage();
+      finish('bad', 'Failed', doc.error?.message || 'The upload failed.', {
+        advice: adviceFor(doc.error?.code, doc.error?.retryable),
+      });
+      break;
+    case 'CANCELLED':
+      markFailedStage();
+      finish('bad', 'Cancelled', 'This upload was cancelled.', { advice: 'Choose the video again to start over.' });
+      break;
+    default:
+      break;
+  }
+  if (doc.retrying && !FINAL.has(doc.state)) {
+    view.note(`Gemini had a problem (${doc.retrying.lastError}); retrying automatically (attempt ${doc.retrying.attempts}).`);
+  }
+}
+
+function geminiDone(p) {
+  view.stage('gemini', 'done', p.bytesTotal ? `${formatBytes(p.bytesTotal)} uploaded` : 'Uploaded');
+  view.bar('gemini', 100, 'Uploaded to Gemini');
+}
+
+function markFailedStage() {
+  const active = document.querySelector('.stage[data-status="active"]')
+    ?? document.querySelector('.stage[data-status="pending"]');
+  if (active) view.stage(active.dataset.stage, 'failed');
+}
+
+let clock = null;
+function startClock() {
+  if (clock) return;
+  clock = setInterval(() => {
+    const li = document.querySelector('[data-stage="process"]');
+    if (page.state !== TRACKING || li.dataset.status !== 'active') { clearInterval(clock); clock = null; return; }
+    view.stage('process', 'active', `${formatDuration((Date.now() - page.processingSince) / 1000)} elapsed`);
+  }, 1000);
+}
+
+function adviceFor(code, retryable) {
+  const known = {
+    too_large: 'Shorten or compress the video so it fits the limit, then upload it again.',
+    unsupported_media_type: 'Convert the video to a common format such as MP4, then upload it again.',
+    insufficient_storage: 'FocalPoint is short of space right now. Try again in a few minutes.',
+    rate_limited: 'Too many uploads at once. Wait a minute, then upload the file again.',
+    client_aborted: 'The upload stopped before it was complete. Upload the file again.',
+  }[code];
+  if (known) return known;
+  return retryable
+    ? 'This is usually temporary. Upload the file again; if it keeps failing, contact support.'
+    : 'Check that the file is a video that plays, then upload it again. If it keeps failing, contact support.';
+}
+
+function pollTrouble(kind, waitMs) {
+  if (page.state !== TRACKING) return;
+  if (kind === 'busy') {
+    view.note(`Checking the status less often for a moment (the server asked us to slow down; next check in ${
+      Math.max(1, Math.round(waitMs / 1000))} s).`);
+  } else {
+    view.note('Cannot reach FocalPoint right now; still trying. Your upload carries on on the server.');
+  }
+}
+
+function jobGone() {
+  if (page.state !== TRACKING) return;
+  markFailedStage();
+  finish('bad', 'Upload not found', 'FocalPoint no longer knows this upload (it may have expired).',
+    { advice: 'Choose the video again to upload it.' });
+}
+
+function finish(kind, title, text, extra) {
+  poller.stop();
+  page.controller = null;
+  clearAttempt();
+  view.result(kind, title, text, extra);
+  page.release?.();
+  page.release = null;
+  setState(DONE);
+}
+
+// --- cancel ---------------------------------------------------------------------------------------------------------
+async function cancel() {
+  if (page.state !== SENDING && page.state !== TRACKING) return;
+  setState(CANCELLING);
+  view.setCancelEnabled(false);
+  view.note('Cancelling…');
+  page.controller?.abort();
+  poller.stop();
+  let jobId = page.attempt?.jobId;
+  if (!jobId && page.attempt) {
+    // The POST was cut; the server may still have made a job of it (e.g. every byte had arrived).
+    const r = await fetchStatus({ attemptId: page.attempt.attemptId });
+    if (r.status === 200 && r.doc && !FINAL.has(r.doc.state)) jobId = r.doc.jobId;
+  }
+  if (jobId) {
+    const r = await cancelJob(jobId);
+    if (r.status === 409 && r.error?.code === 'job_final') {
+      // It ended first. If it became ready, say so; a job that failed (e.g. because we cut the upload) is
+      // what the user asked for: it is cancelled.
+      const s = await fetchStatus({ jobId });
+      if (s.doc?.state === 'ACTIVE') { setState(TRACKING); showDoc(s.doc); return; }
+    }
+  }
+  markFailedStage();
+  finish('bad', 'Cancelled', 'The upload was cancelled.', { advice: 'Choose a video to start again.' });
+}
+
+// --- resume after a reload ------------------------------------------------------------------------------------------
+async function checkSaved() {
+  const saved = loadAttempt();
+  if (!saved) return;
+  if (await heldElsewhere().catch(() => false)) {
+    otherTab(checkSaved);
+    return;
+  }
+  const r = await fetchStatus(saved.jobId ? { jobId: saved.jobId } : { attemptId: saved.attemptId });
+  if (r.status === 404 || (r.status === 200 && r.doc && FINAL.has(r.doc.state))) {
+    clearAttempt();
+    if (r.doc) view.previous(`Your last upload${saved.fileName ? `, “${saved.fileName}”,` : ''} ended: ${
+      { ACTIVE: 'ready', FAILED: 'failed', CANCELLED: 'cancelled' }[r.doc.state]}.`);
+    return;
+  }
+  if (page.state !== IDLE) return;
+  page.attempt = { ...saved, jobId: saved.jobId ?? r.doc?.jobId ?? null };
+  if (!page.attempt.jobId && r.status === 200) return; // unreachable: a 200 always has a job id
+  setState(RESUME_OFFER);
+  view.offerResume(saved);
+}
+
+async function resumeYes() {
+  if (page.state !== RESUME_OFFER) return;
+  view.hideResume();
+  const release = await acquire().catch(() => () => {});
+  if (!release) {
+    setState(IDLE);
+    otherTab(checkSaved);
+    return;
+  }
+  page.release = release;
+  let jobId = page.attempt.jobId;
+  if (!jobId) {
+    const r = await fetchStatus({ attemptId: page.attempt.attemptId });
+    jobId = r.doc?.jobId ?? null;
+  }
+  if (!jobId) {
+    release();
+    page.release = null;
+    clearAttempt();
+    setState(IDLE);
+    view.previous('That upload never reached FocalPoint; choose the video again.');
+    return;
+  }
+  page.attempt = { ...page.attempt, jobId };
+  saveAttempt(page.attempt);
+  view.showPicker(false);
+  view.startProgress(page.attempt.fileName, page.attempt.fileSize);
+  track(jobId);
+}
+
+function resumeNo() {
+  if (page.state !== RESUME_OFFER) return;
+  view.hideResume();
+  clearAttempt();
+  page.attempt = null;
+  setState(IDLE);
+}
+
+function otherTab(then) {
+  page.elsewhere = true;
+  view.showElsewhere(true);
+  setState(page.state);
+  whenFree(() => {
+    page.elsewhere = false;
+    view.showElsewhere(false);
+    setState(page.state);
+    then?.();
+  });
+}
+
+function again() {
+  if (page.state !== DONE) return;
+  page.attempt = null;
+  page.processingSince = null;
+  view.hideProgress();
+  view.showPicker(true);
+  setState(IDLE);
+  choose(page.file); // the same file stays chosen: upload it again with one click (a new attempt)
+  document.getElementById('drop').focus?.();
+}
+
+// --- wiring ------------------------------------------------------------------------------------------------------------
+function wire() {
+  const input = document.getElementById('file');
+  const drop = document.getElementById('drop');
+  input.addEventListener('change', () => choose(input.files[0]));
+  document.getElementById('picker').addEventListener('submit', (e) => { e.preventDefault(); start(); });
+  document.getElementById('cancel').addEventListener('click', cancel);
+  document.getElementById('again').addEventListener('click', again);
+  document.getElementById('resume-yes').addEventListener('click', resumeYes);
+  document.getElementById('resume-no').addEventListener('click', resumeNo);
+  document.getElementById('copy').addEventListener('click', () => {
+    navigator.clipboard?.writeText(document.getElementById('result-uri').textContent).catch(() => {});
+  });
+  for (const type of ['dragenter', 'dragover']) {
+    drop.addEventListener(type, (e) => {
+      e.preventDefault();
+      if (page.state === IDLE) drop.classList.add('over');
+    });
+  }
+  for (const type of ['dragleave', 'drop']) drop.addEventListener(type, () => drop.classList.remove('over'));
+  drop.addEventListener('drop', (e) => {
+    e.preventDefault();
+    if (page.state === IDLE && e.dataTransfer?.files?.length) choose(e.dataTransfer.files[0]);
+  });
+  // A file dropped anywhere else must not navigate away from a running upload.
+  window.addEventListener('dragover', (e) => e.preventDefault());
+  window.addEventListener('drop', (e) => e.preventDefault());
+  window.addEventListener('beforeunload', (e) => {
+    if (page.state === SENDING) e.preventDefault(); // leaving now would stop sending the file
+  });
+}
+
+async function init() {
+  wire();
+  setState(IDLE);
+  try {
+    page.config = await getConfig();
+    view.setLimits(`Videos up to ${formatBytes(page.config.maxUploadBytes)}.`);
+    document.getElementById('file').accept = page.config.allowedMediaTypes.join(',');
+  } catch {
+    view.setLimits('');
+    view.formError('The upload limits could not be loaded; reload the page to try again.');
+  }
+  if (page.file) choose(page.file);
+  await checkSaved();
+  document.body.dataset.ready = 'true';
+}
+
+init();
