@@ -91,13 +91,15 @@ def network(name: str, raw: str) -> ipaddress.IPv4Network | ipaddress.IPv6Networ
 
 
 def rate(name: str, raw: str) -> str:
-    """A rate limit in the `limits` notation, checked by `limits` itself (``"60/minute"``)."""
+    """One rate limit in the `limits` notation, checked by `limits` itself (``"60/minute"``)."""
     from limits import parse_many  # local: config must not pay for importing limits at import time
 
     try:
-        parse_many(raw)
+        rates = parse_many(raw)
     except ValueError:
         raise ConfigError(name, f"{raw!r} is not a rate limit", "60/minute") from None
+    if len(rates) != 1:
+        raise ConfigError(name, f"{raw!r} names {len(rates)} rates; give exactly one", "60/minute")
     return raw.strip()
 
 

@@ -11,7 +11,7 @@ import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from config import parse
 from config.errors import ConfigError
@@ -51,6 +51,7 @@ class Settings:
     limit_new_uploads_per_ip: str
     limit_status_per_ip: str
     trusted_proxies: tuple[Network, ...]
+    forwarded_header: Literal["x-forwarded-for", "forwarded"]
     ratelimit_fail_open_status: bool
     ratelimit_fail_open_uploads: bool
     sentry_dsn: str | None
@@ -110,6 +111,10 @@ def _log_level(name: str, raw: str) -> str:
     return parse.choice(name, raw, ("info", "debug", "warning", "error")).upper()
 
 
+def _forwarded(name: str, raw: str) -> str:
+    return parse.choice(name, raw, ("x-forwarded-for", "forwarded"))
+
+
 def _api_version(name: str, raw: str) -> str:
     return parse.choice(name, raw, ("v1beta", "v1", "v1alpha"))
 
@@ -146,7 +151,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("GEMINI_MAX_CONCURRENT_UPLOADS", "gemini_max_concurrent_uploads", _positive, "4",
              "Gemini uploads running at once across all workers."),
     Variable("GEMINI_RETRY_BUDGET", "gemini_retry_budget", _positive, "8",
-             "Transient Gemini failures a job may absorb before it fails."),
+             "Tries in a row without progress (transient Gemini errors, crashed workers) before a job fails."),
     Variable("GEMINI_PROCESSING_DEADLINE", "gemini_processing_deadline_s", parse.duration, "30m",
              "How long a file may stay PROCESSING before the job fails with processing_timeout."),
     Variable("FOCALPOINT_SPOOL_RETENTION_ACTIVE", "spool_retention_active_s", parse.duration, "0s",
@@ -162,6 +167,8 @@ VARIABLES: tuple[Variable, ...] = (
              "Status polls allowed per client IP."),
     Variable("FOCALPOINT_TRUSTED_PROXIES", "trusted_proxies", _networks, "",
              "Peers whose X-Forwarded-For/Forwarded is believed, comma-separated addresses or networks."),
+    Variable("FOCALPOINT_FORWARDED_HEADER", "forwarded_header", _forwarded, "x-forwarded-for",
+             "Which header the trusted proxies write: x-forwarded-for or forwarded (RFC 7239); only that one is read."),
     Variable("FOCALPOINT_RATELIMIT_FAIL_OPEN_STATUS", "ratelimit_fail_open_status", parse.boolean, "true",
              "With Redis unreachable, let status polls through (true) or refuse them (false)."),
     Variable("FOCALPOINT_RATELIMIT_FAIL_OPEN_UPLOADS", "ratelimit_fail_open_uploads", parse.boolean, "false",

@@ -52,9 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "settings":
         return _print_settings()
     if args.command == "emulator":
+        from gemini.emulator import EmulatorConfig
         from gemini.emulator import serve as serve_emulator
 
-        serve_emulator(args.host, args.port, api_key=args.api_key, processing_delay_s=args.processing_seconds)
+        setup_logging("INFO", None)
+        config = EmulatorConfig(processing_delay_s=args.processing_seconds)
+        serve_emulator(args.host, args.port, args.api_key, config=config,
+                       on_ready=lambda port: print(f"gemini emulator on http://{args.host}:{port}", file=sys.stderr))
         return 0
     overrides: dict[str, Any] = {}
     if args.command == "serve":
@@ -92,11 +96,10 @@ async def _serve(settings: Settings) -> int:
 
     emulator = None
     if settings.emulate_gemini:
-        from gemini.emulator import EmulatorServer
+        from gemini.emulator import EmulatorConfig, EmulatorServer
 
-        emulator = EmulatorServer(api_key="emulator-key")
-        emulator.start()
-        settings = settings.replace(gemini_base_url=emulator.base_url, gemini_api_key="emulator-key")
+        emulator = EmulatorServer(config=EmulatorConfig(api_key="emulator-key", processing_delay_s=5.0))
+        settings = settings.replace(gemini_base_url=emulator.base_url, gemini_api_key=emulator.api_key)
         print(BANNER + f"  emulator at {emulator.base_url}\n", file=sys.stderr)
     service = Service(settings)
     await service.start()

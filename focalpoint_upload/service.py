@@ -63,7 +63,7 @@ class Service:
         if with_workers if with_workers is not None else s.embedded:
             from actors.runtime import start_workers
 
-            self.workers = start_workers(s, broker, store, self.clock)
+            self.workers = start_workers(s, broker, store, self.clock, self._client)
         self.server = make_server(make_app(self.frontdoor, self._extra_routes()))
         sockets = tornado.netutil.bind_sockets(s.port, s.host)
         self.server.add_sockets(sockets)

@@ -32,6 +32,7 @@ from frontdoor.errors import (
 from frontdoor.ingest import BodyParser, parser_for
 from frontdoor.spool import free_bytes, spool_usage
 from jobs import Event, IllegalTransition, Job, JobNotFound, StaleJob, State, new_job_id
+from ratelimit import Decision, render_headers
 
 if TYPE_CHECKING:
     from frontdoor.upload import UploadHandler
@@ -114,7 +115,7 @@ async def admit(h: UploadHandler) -> Admission:
         adm.refusal = insufficient_storage(space)
         return adm
     if fd.limits is not None and existing is None:
-        decision = await fd.call(fd.limits.check_new_upload, h.client_peer())
+        decision = await fd.call(fd.limits.check_new_upload, h.client_ip())
         if not decision.allowed:
             adm.refusal = _rate_limited(decision)
             return adm
@@ -122,7 +123,7 @@ async def admit(h: UploadHandler) -> Admission:
     now, job_id = fd.clock(), new_job_id()
     job = Job(job_id=job_id, attempt_id=attempt_id, state=State.SPOOLING, created_at=now, updated_at=now,
               bytes_total=length, file_name=parser.file_name, mime_type=parser.media_type,
-              request_id=h.request_id, client_ip=h.client_peer(), spool_path=str(s.spool_dir / job_id))
+              request_id=h.request_id, client_ip=h.client_ip(), spool_path=str(s.spool_dir / job_id))
     bound = await fd.call(fd.store.claim, job)
     if bound is not None:  # another request claimed the attempt between our look-up and now
         adm.existing = bound
@@ -160,9 +161,15 @@ async def _fail_stale(h: UploadHandler, job: Job) -> None:
     await h.fd.call(h.fd.store.release_attempt, job.attempt_id, job.job_id)
 
 
-def _rate_limited(decision: object) -> ApiError:
-    from ratelimit import render_headers  # the header rendering lives with the limiter
+def _rate_limited(decision: Decision) -> ApiError:
+    return limit_error(decision, "Too many upload requests")
 
-    retry_after = int(getattr(decision, "retry_after", 1) or 1)
-    return ApiError(429, "rate_limited", f"Too many upload requests; retry in {retry_after} s.",
-                    headers=render_headers(decision))  # type: ignore[arg-type]
+
+def limit_error(decision: Decision, what: str) -> ApiError:
+    """429 for a real denial; 503 when the limiter could not reach Redis and the policy fails closed."""
+    headers = render_headers(decision)
+    if decision.degraded:
+        return ApiError(503, "limiter_unavailable",
+                        f"The service cannot check its limits right now; retry in {decision.retry_after} s.",
+                        headers=headers)
+    return ApiError(429, "rate_limited", f"{what}; retry in {decision.retry_after} s.", headers=headers)

@@ -65,8 +65,11 @@ class BaseHandler(tornado.web.RequestHandler):
             return  # logged in write_error without a stack
         super().log_exception(typ, value, tb)
 
-    def client_peer(self) -> str:
-        return self.request.remote_ip or ""
+    def client_ip(self) -> str:
+        """The client's address: the socket peer, or what a trusted proxy says (FOCALPOINT_TRUSTED_PROXIES)."""
+        peer = self.request.remote_ip or ""
+        limits = self.fd.limits
+        return limits.client_ip(peer, self.request.headers) if limits is not None else peer
 
 
 def _http_code(status: int) -> str:

@@ -37,6 +37,8 @@ class Limits(Protocol):
 
     def check_new_upload(self, ip: str) -> Any: ...
 
+    def client_ip(self, peer: str, headers: Any) -> str: ...
+
 
 @dataclass
 class Frontdoor:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 
-from frontdoor.admission import ATTEMPT_ID
+from frontdoor.admission import ATTEMPT_ID, limit_error
 from frontdoor.base import BaseHandler
 from frontdoor.errors import ApiError, not_found
 from frontdoor.spool import remove_spool
 from jobs import Event, IllegalTransition, Job, StaleJob, State
+from ratelimit import render_headers
 
 
 class StatusHandler(BaseHandler):
@@ -43,15 +44,11 @@ class StatusHandler(BaseHandler):
         limits = self.fd.limits
         if limits is None:
             return
-        from ratelimit import render_headers
-
-        decision = await self.fd.call(limits.check_status, self.client_peer())
+        decision = await self.fd.call(limits.check_status, self.client_ip())
         for name, value in render_headers(decision).items():
             self.set_header(name, value)
         if not decision.allowed:
-            raise ApiError(429, "rate_limited",
-                           f"Too many status requests; poll again in {decision.retry_after} s.",
-                           headers=render_headers(decision))
+            raise limit_error(decision, "Too many status requests")
 
     def compute_etag(self) -> str | None:
         etag = super().compute_etag()

@@ -44,7 +44,8 @@ class Job:
     error_code: str | None = None
     error_message: str | None = None
     error_retryable: bool | None = None
-    attempts: int = 0  # transient Gemini failures absorbed so far (crash loops included)
+    attempts: int = 0  # actor runs in a row without progress (transient failures and crashes alike)
+    last_error: str | None = None  # the last transient failure, shown while the job retries
     deadline_at: float | None = None
     version: int = 0  # bumped by every write; part of the ETag
 
@@ -101,6 +102,8 @@ class Job:
             "sha256": self.sha256,
             "expiresAt": self.gemini_expires_at,
             "error": error,
+            "retrying": None if self.final or not self.last_error else {"attempts": self.attempts,
+                                                                        "lastError": self.last_error},
             "createdAt": iso(self.created_at),
             "updatedAt": iso(self.updated_at),
             "pollAfterMs": poll_after_ms(self.state),

@@ -44,6 +44,10 @@ class JobStore(Protocol):
 
     def open_jobs(self, older_than: float | None = None) -> list[str]: ...
 
+    def modify(self, job_id: str, change: Callable[[Job], Job]) -> Job:
+        """Apply ``change`` to the current job atomically (it may raise to refuse; it may not change the
+        state); returns the new job."""
+
 
 class RedisJobStore:
     """:class:`JobStore` on Redis. Thread-safe (redis-py pools connections); all calls are blocking."""
@@ -132,6 +136,15 @@ class RedisJobStore:
             return job.with_(**fields)
 
         return self._cas(job_id, change)
+
+    def modify(self, job_id: str, change: Callable[[Job], Job]) -> Job:
+        def guarded(job: Job) -> Job:
+            new = change(job)
+            if new.state != job.state:
+                raise IllegalTransition(job.state, "modify")  # state moves go through transition()
+            return new
+
+        return self._cas(job_id, guarded)
 
     def _cas(self, job_id: str, change: Callable[[Job], Job]) -> Job:
         key = self._job_key(job_id)

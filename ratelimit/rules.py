@@ -75,6 +75,7 @@ class UploadLimits:
                                fail_open=settings.ratelimit_fail_open_uploads),
             status=Policy("status", settings.limit_status_per_ip, fail_open=settings.ratelimit_fail_open_status),
             trusted_proxies=settings.trusted_proxies,
+            forwarding_header=settings.forwarded_header,
         )
 
     def client_ip(self, peer: str, headers: HeaderSource) -> str:

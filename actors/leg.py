@@ -1,0 +1,253 @@
+"""The Gemini leg: what the actors do, as plain methods over the job store and the Gemini ports.
+
+Every method is idempotent and safe to run twice at once (Dramatiq delivers at least once): it reads the job,
+acts only if the job is in the state it handles, and moves it with compare-and-set. No method sleeps or loops
+waiting for Gemini: waiting is a delayed message (``Scheduler``).
+
+- ``upload``: SPOOLED -> UPLOADING -> PROCESSING. Uploads for at most ``slice_s`` per run, then sends itself
+  again; resumes from the server's offset (the uploader queries the stored session). Every run counts against
+  the job's budget until a chunk makes progress, so crash loops end too.
+- ``poll``: one ``files.get`` per run; PROCESSING -> ACTIVE or FAILED, or another poll later, until the
+  job's deadline (``processing_timeout``).
+- ``cancel``: cleans up after a CANCELLED job (Gemini session, Gemini file, spool).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from actors.policy import Uniform, budget_spent, poll_delay, retry_delay
+from actors.ports import Alerts, Files, RemoteFile, Scheduler, Slots, Uploader
+from config import Settings
+from gemini.errors import GeminiError, GeminiPermanent, GeminiTransient
+from jobs import Event, IllegalTransition, Job, JobNotFound, JobStore, StaleJob, State
+
+log = logging.getLogger("focalpoint.actors")
+NO_SLOT_DELAY_S = (2.0, 6.0)
+
+
+class PauseUpload(Exception):
+    """Raised from the progress callback when the run's time slice is spent: continue in a new message."""
+
+
+@dataclass
+class Leg:
+    settings: Settings
+    store: JobStore
+    uploader: Uploader
+    files: Files
+    schedule: Scheduler
+    slots: Slots
+    alerts: Alerts
+    clock: Callable[[], float]
+    slice_s: float = 300.0
+    uniform: Uniform = random.uniform
+    monotonic: Callable[[], float] = time.monotonic
+
+    # --- upload ---------------------------------------------------------------------------------------------
+    def upload(self, job_id: str) -> None:
+        job = self.store.get(job_id)
+        if job is None or job.final:
+            return
+        if job.state == State.SPOOLED:
+            try:
+                job = self.store.transition(job_id, Event.UPLOAD_STARTED, expect=State.SPOOLED)
+            except (StaleJob, IllegalTransition):
+                job = self.store.get(job_id)
+                if job is None:
+                    return
+        if job.state == State.PROCESSING:
+            self.schedule.poll(job_id, 0, 0.0)  # a redelivery after the upload finished: make sure polling runs
+            return
+        if job.state != State.UPLOADING:
+            return
+        with self.slots.hold() as got_slot:
+            if not got_slot:
+                self.schedule.upload(job_id, self.uniform(*NO_SLOT_DELAY_S))
+                return
+            self._upload_run(job_id)
+
+    def _upload_run(self, job_id: str) -> None:
+        try:
+            job = self.store.modify(job_id, _count_run(State.UPLOADING))
+        except (StaleJob, JobNotFound, IllegalTransition):
+            return
+        if budget_spent(job.attempts, self.settings.gemini_retry_budget):
+            self._fail(job, "gemini_unavailable", _exhausted(job), retryable=True)
+            return
+        path = Path(job.spool_path or "")
+        try:
+            size = job.bytes_total if job.bytes_total is not None else path.stat().st_size
+            remote = self.uploader.upload(
+                path, size, job.mime_type or "application/octet-stream", job.file_name, job.gemini_upload_url,
+                save_session=lambda url: self._save_session(job_id, url),
+                save_progress=self._progress_saver(job_id, job.bytes_uploaded, size))
+        except PauseUpload:
+            self.schedule.upload(job_id)
+            return
+        except (StaleJob, JobNotFound):
+            self._abandon(job_id)  # cancelled or failed while we uploaded
+            return
+        except FileNotFoundError:
+            self._fail(job, "spool_missing", "The spooled file is gone; upload the file again.", retryable=False)
+            return
+        except GeminiPermanent as exc:
+            self._fail(job, exc.code, f"Gemini refused the upload: {exc.message}", retryable=False)
+            return
+        except GeminiTransient as exc:
+            self._note_transient(job_id, State.UPLOADING, exc)
+            self.schedule.upload(job_id, retry_delay(job.attempts, exc.retry_after, self.uniform))
+            return
+        try:
+            job = self.store.transition(
+                job_id, Event.UPLOAD_FINISHED, expect=State.UPLOADING, gemini_file_name=remote.name,
+                gemini_file_uri=remote.uri, gemini_expires_at=remote.expiration_time, bytes_uploaded=size,
+                gemini_upload_url=None, attempts=0, last_error=None,
+                deadline_at=self.clock() + self.settings.gemini_processing_deadline_s)
+        except (StaleJob, IllegalTransition, JobNotFound):
+            self._abandon(job_id, remote.name)
+            return
+        self._follow(job, remote, polls=0)
+
+    def _save_session(self, job_id: str, url: str) -> None:
+        self.store.update(job_id, expect=State.UPLOADING, gemini_upload_url=url)
+
+    def _progress_saver(self, job_id: str, start: int, size: int) -> Callable[[int], None]:
+        stop_at = self.monotonic() + self.slice_s
+        best = start
+
+        def save(offset: int) -> None:
+            nonlocal best
+            changes: dict[str, object] = {"bytes_uploaded": offset}
+            if offset > best:  # progress: the run was worth it, the budget starts afresh
+                best = offset
+                changes.update(attempts=0, last_error=None)
+            self.store.update(job_id, expect=State.UPLOADING, **changes)
+            if offset < size and self.monotonic() > stop_at:
+                raise PauseUpload
+
+        return save
+
+    # --- poll -----------------------------------------------------------------------------------------------
+    def poll(self, job_id: str, polls: int = 0) -> None:
+        job = self.store.get(job_id)
+        if job is None or job.state != State.PROCESSING or not job.gemini_file_name:
+            return
+        if job.deadline_at is not None and self.clock() > job.deadline_at:
+            self._fail(job, "processing_timeout", "Gemini did not finish processing the file in time.",
+                       retryable=True)
+            self._forget_remote(job.gemini_file_name)
+            return
+        try:
+            remote = self.files.get(job.gemini_file_name)
+        except GeminiPermanent as exc:
+            self._fail(job, exc.code, f"Gemini lost the file: {exc.message}", retryable=False)
+            return
+        except GeminiTransient as exc:
+            job = self._note_transient(job_id, State.PROCESSING, exc, count=True)
+            if job is not None and budget_spent(job.attempts, self.settings.gemini_retry_budget):
+                self._fail(job, "gemini_unavailable", _exhausted(job), retryable=True)
+                return
+            self.schedule.poll(job_id, polls + 1,
+                               max(poll_delay(polls, self.uniform),
+                                   retry_delay(job.attempts if job else 1, exc.retry_after, self.uniform)))
+            return
+        self._follow(job, remote, polls + 1)
+
+    def _follow(self, job: Job, remote: RemoteFile, polls: int) -> None:
+        """Act on the Gemini file's state after an upload or a poll."""
+        if remote.state == "ACTIVE":
+            try:
+                done = self.store.transition(
+                    job.job_id, Event.FILE_ACTIVE, expect=State.PROCESSING, gemini_file_uri=remote.uri,
+                    gemini_expires_at=remote.expiration_time or job.gemini_expires_at, attempts=0, last_error=None)
+            except (StaleJob, IllegalTransition, JobNotFound):
+                return
+            log.info("job_active", extra={"fields": {"jobId": done.job_id, "attemptId": done.attempt_id,
+                                                     "fileName": remote.name}})
+            if self.settings.spool_retention_active_s <= 0:
+                _remove_spool(done.spool_path)
+        elif remote.state == "FAILED":
+            self._fail(job, "gemini_processing_failed",
+                       f"Gemini could not process the file: {remote.error_message or 'no reason given'}",
+                       retryable=False)
+            self._forget_remote(remote.name)
+        else:
+            self.schedule.poll(job.job_id, polls, poll_delay(polls, self.uniform))
+
+    # --- cancel and failure ---------------------------------------------------------------------------------
+    def cancel(self, job_id: str) -> None:
+        job = self.store.get(job_id)
+        if job is None or job.state != State.CANCELLED:
+            return
+        self._abandon(job_id)
+
+    def _abandon(self, job_id: str, remote_name: str | None = None) -> None:
+        """The job went final under us: release what it held at Gemini and on disk (best effort)."""
+        job = self.store.get(job_id)
+        if job is None or job.state == State.ACTIVE:
+            return
+        if job.gemini_upload_url:
+            try:
+                self.uploader.cancel(job.gemini_upload_url)
+            except GeminiError:
+                pass  # the session expires by itself within a week
+        name = remote_name or job.gemini_file_name
+        if name and job.state == State.CANCELLED:
+            self._forget_remote(name)
+        if job.state == State.CANCELLED:
+            _remove_spool(job.spool_path)
+
+    def _forget_remote(self, name: str) -> None:
+        try:
+            self.files.delete(name)
+        except GeminiError:
+            pass  # Gemini deletes files after 48 h anyway
+
+    def _note_transient(self, job_id: str, state: State, exc: GeminiTransient, count: bool = False) -> Job | None:
+        """Record a transient failure on the job (``count``: it also spends budget; upload runs count at start)."""
+        log.warning("gemini_transient", extra={"fields": {"jobId": job_id, "error": str(exc)}})
+
+        def change(job: Job) -> Job:
+            if job.state != state:
+                raise StaleJob(job_id, state, job.state)
+            return job.with_(last_error=str(exc)[:500], attempts=job.attempts + (1 if count else 0))
+
+        try:
+            return self.store.modify(job_id, change)
+        except (StaleJob, JobNotFound):
+            return None
+
+    def _fail(self, job: Job, code: str, message: str, *, retryable: bool) -> None:
+        try:
+            failed = self.store.transition(job.job_id, Event.FAIL, error_code=code, error_message=message,
+                                           error_retryable=retryable)
+        except (StaleJob, IllegalTransition, JobNotFound):
+            return  # someone else ended the job first; only the one who ends it alerts
+        log.error("job_failed", extra={"fields": {"jobId": failed.job_id, "attemptId": failed.attempt_id,
+                                                  "stage": str(job.state), "code": code, "message": message}})
+        self.alerts.job_failed(failed.job_id, failed.attempt_id, str(job.state), code, message)
+
+
+def _count_run(state: State) -> Callable[[Job], Job]:
+    def change(job: Job) -> Job:
+        if job.state != state:
+            raise StaleJob(job.job_id, state, job.state)
+        return job.with_(attempts=job.attempts + 1)
+
+    return change
+
+
+def _exhausted(job: Job) -> str:
+    why = f" Last error: {job.last_error}" if job.last_error else " The upload stopped repeatedly without progress."
+    return f"Gemini could not be reached after {job.attempts - 1} tries.{why}"
+
+
+def _remove_spool(path: str | None) -> None:
+    if path:
+        Path(path).unlink(missing_ok=True)

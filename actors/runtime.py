@@ -1,0 +1,143 @@
+"""Dramatiq wiring: the actors, their options, the adapters of the leg's ports, and in-process workers.
+
+Actors are built by :func:`build_actors` on a broker handed in (no actor is declared at import time, so
+importing this module connects to nothing). Every actor sets its own ``time_limit`` and ``max_retries``:
+the Gemini retry policy is the leg's (a budget in the job record); Dramatiq's retries only cover bugs and
+Redis hiccups, and when they are exhausted ``job_crashed`` fails the job so that none is left stuck.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import dramatiq
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.rate_limits import ConcurrentRateLimiter
+from dramatiq.rate_limits.backends import RedisBackend
+
+from actors.alerts import SentryAlerts
+from actors.dispatch import CANCEL_ACTOR, GEMINI_QUEUE, UPLOAD_ACTOR
+from actors.leg import Leg
+from config import Settings
+from jobs import Event, IllegalTransition, JobNotFound, JobStore, StaleJob
+
+log = logging.getLogger("focalpoint.actors")
+POLL_ACTOR = "poll_gemini_file"
+CRASHED_ACTOR = "job_crashed"
+UPLOAD_SLICE_S = 300.0
+COMMON = {"max_retries": 5, "min_backoff": 1_000, "max_backoff": 60_000, "on_retry_exhausted": CRASHED_ACTOR}
+
+
+class DramatiqScheduler:
+    def __init__(self, upload: dramatiq.Actor[Any, Any], poll: dramatiq.Actor[Any, Any]) -> None:
+        self._upload, self._poll = upload, poll
+
+    def upload(self, job_id: str, delay_s: float = 0.0) -> None:
+        self._upload.send_with_options(args=(job_id,), delay=int(delay_s * 1000) or None)
+
+    def poll(self, job_id: str, polls: int, delay_s: float) -> None:
+        self._poll.send_with_options(args=(job_id, polls), delay=int(delay_s * 1000) or None)
+
+
+class RedisSlots:
+    """The global cap on concurrent Gemini uploads: Dramatiq's ConcurrentRateLimiter on the shared Redis.
+
+    A slot held by a worker that was killed expires after ``ttl_s`` (longer than one upload slice).
+    """
+
+    def __init__(self, client: redis.Redis, namespace: str, limit: int, ttl_s: float) -> None:
+        self._limiter = ConcurrentRateLimiter(  # type: ignore[no-untyped-call]
+            RedisBackend(client=client), f"{namespace}:gemini-upload-slots", limit=limit, ttl=int(ttl_s * 1000))
+
+    @contextmanager
+    def hold(self) -> Iterator[bool]:
+        with self._limiter.acquire(raise_on_failure=False) as acquired:
+            yield bool(acquired)
+
+
+@dataclass
+class Actors:
+    upload: dramatiq.Actor[Any, Any]
+    poll: dramatiq.Actor[Any, Any]
+    cancel: dramatiq.Actor[Any, Any]
+    crashed: dramatiq.Actor[Any, Any]
+
+
+def build_actors(broker: dramatiq.Broker, leg_factory: Callable[[], Leg], store: JobStore) -> Actors:
+    """Declare the actors on ``broker``. ``leg_factory`` is called once, when the first message runs."""
+    leg_box: list[Leg] = []
+
+    def leg() -> Leg:
+        if not leg_box:
+            leg_box.append(leg_factory())
+        return leg_box[0]
+
+    def upload_to_gemini(job_id: str) -> None:
+        leg().upload(job_id)
+
+    def poll_gemini_file(job_id: str, polls: int = 0) -> None:
+        leg().poll(job_id, polls)
+
+    def cancel_gemini_upload(job_id: str) -> None:
+        leg().cancel(job_id)
+
+    def job_crashed(message: dict[str, Any], retries: dict[str, Any]) -> None:
+        job_id = (message.get("args") or [None])[0]
+        if not isinstance(job_id, str):
+            return
+        try:
+            store.transition(job_id, Event.FAIL, error_code="internal_error", error_retryable=True,
+                             error_message="The upload worker failed repeatedly; the incident was reported.")
+        except (StaleJob, IllegalTransition, JobNotFound):
+            return
+        log.error("job_crashed", extra={"fields": {"jobId": job_id, "actor": message.get("actor_name"), **retries}})
+        leg().alerts.job_failed(job_id, "", "worker", "internal_error", "retries exhausted")
+
+    def actor(fn: Callable[..., None], name: str, **options: Any) -> dramatiq.Actor[Any, Any]:
+        return dramatiq.Actor(fn, broker=broker, actor_name=name, queue_name=GEMINI_QUEUE, priority=0,
+                              options=options)
+
+    slice_ms = int((UPLOAD_SLICE_S + 120) * 1000)
+    return Actors(
+        upload=actor(upload_to_gemini, UPLOAD_ACTOR, time_limit=slice_ms, **COMMON),
+        poll=actor(poll_gemini_file, POLL_ACTOR, time_limit=120_000, **COMMON),
+        cancel=actor(cancel_gemini_upload, CANCEL_ACTOR, time_limit=120_000, **COMMON),
+        crashed=actor(job_crashed, CRASHED_ACTOR, time_limit=60_000, max_retries=10),
+    )
+
+
+def make_leg(settings: Settings, store: JobStore, client: redis.Redis, actors: Actors,
+             clock: Callable[[], float]) -> Leg:
+    from actors.gemini_adapters import make_files, make_uploader
+
+    return Leg(settings=settings, store=store, uploader=make_uploader(settings), files=make_files(settings),
+               schedule=DramatiqScheduler(actors.upload, actors.poll),
+               slots=RedisSlots(client, settings.redis_namespace, settings.gemini_max_concurrent_uploads,
+                                ttl_s=UPLOAD_SLICE_S + 120),
+               alerts=SentryAlerts(), clock=clock, slice_s=UPLOAD_SLICE_S)
+
+
+class Workers:
+    """Dramatiq workers running in this process (threads), started and stopped with the service."""
+
+    def __init__(self, broker: RedisBroker, threads: int) -> None:
+        self.worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=250)
+
+    def start(self) -> Workers:
+        self.worker.start()
+        return self
+
+    def stop(self, timeout_ms: int = 10_000) -> None:
+        self.worker.stop(timeout=timeout_ms)
+
+
+def start_workers(settings: Settings, broker: RedisBroker, store: JobStore, clock: Callable[[], float],
+                  client: redis.Redis) -> Workers:
+    holder: dict[str, Actors] = {}
+    holder["actors"] = build_actors(broker, lambda: make_leg(settings, store, client, holder["actors"], clock), store)
+    return Workers(broker, settings.worker_threads).start()

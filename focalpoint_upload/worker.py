@@ -1,0 +1,34 @@
+"""``focalpoint-upload worker``: Dramatiq workers against the shared Redis, until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+
+from config import Settings
+
+log = logging.getLogger("focalpoint.worker")
+
+
+def run_worker(settings: Settings) -> int:
+    from actors.broker import make_broker
+    from actors.runtime import start_workers
+    from focalpoint_upload.service import redis_client
+    from jobs import RedisJobStore
+
+    assert settings.redis_url is not None
+    client = redis_client(settings.redis_url)
+    store = RedisJobStore(client, settings.redis_namespace, time.time, settings.job_ttl_s)
+    broker = make_broker(settings.redis_url, settings.redis_namespace)
+    workers = start_workers(settings, broker, store, time.time, client)
+    log.info("worker_started", extra={"fields": {"threads": settings.worker_threads}})
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    log.info("worker_stopping")
+    workers.stop()
+    client.close()
+    return 0
