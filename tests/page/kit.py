@@ -61,7 +61,9 @@ def choose_and_upload(page: Any, path: Any) -> None:
     page.click("#upload")
 
 
-def wait_for(predicate: Any, timeout: float = 20.0, what: str = "condition") -> Any:
+def wait_for(predicate: Any, timeout: float = 20.0, what: str = "condition", page: Any = None) -> Any:
+    """Poll ``predicate`` until truthy. Give ``page`` when it reads Playwright events: they are only delivered
+    while Playwright runs, so the wait then happens inside Playwright instead of in time.sleep."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -69,7 +71,10 @@ def wait_for(predicate: Any, timeout: float = 20.0, what: str = "condition") -> 
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+        if page is not None:
+            page.wait_for_timeout(50)
+        else:
+            time.sleep(0.05)
 
 
 class FakeLeg:

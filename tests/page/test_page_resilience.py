@@ -1,0 +1,194 @@
+"""The page under trouble: POST retries on the same attemptId, replays, 429s on status polls (real limiter and
+injected), the ETag, and polling that pauses while the tab is hidden."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any
+
+from playwright.sync_api import expect
+
+from tests.page.kit import FakeLeg, choose_and_upload, open_page, poke, state, stored, wait_for, wait_stage
+
+MIB = 1024 * 1024
+URI = "https://generativelanguage.googleapis.com/v1beta/files/abc123"
+
+
+def watch_status(page: Any) -> list[tuple[float, int]]:
+    """(start time in s, status) of every status poll, timed by the browser (events reach us late)."""
+    seen: list[tuple[float, int]] = []
+
+    def on_response(r: Any) -> None:
+        if "/api/upload/status" in r.url and "jobId=" in r.url:
+            seen.append((r.request.timing["startTime"] / 1000, r.status))
+
+    page.on("response", on_response)
+    return seen
+
+
+def test_network_error_retries_with_the_same_attempt(browser_context: Any, service: Any, access_log: Any,
+                                                     video_file: Any) -> None:
+    page = open_page(browser_context, service)
+    sent: list[str] = []
+
+    def flaky(route: Any) -> None:
+        sent.append(route.request.headers["x-attempt-id"])
+        if len(sent) == 1:
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/api/upload", flaky)
+    choose_and_upload(page, video_file(3 * MIB))
+    wait_stage(page, "send", "done", timeout=30_000)
+    attempt_id = (stored(page) or {})["attemptId"]
+    assert sent == [attempt_id, attempt_id]
+    assert len(access_log.posts(attempt_id)) == 1  # the first never reached the server
+    assert len(access_log.posts()) == 1
+
+
+def test_429_on_the_post_waits_for_retry_after(browser_context: Any, service: Any, access_log: Any,
+                                               video_file: Any) -> None:
+    page = open_page(browser_context, service)
+    times: list[float] = []
+
+    def busy_once(route: Any) -> None:
+        times.append(time.monotonic())
+        if len(times) == 1:
+            route.fulfill(status=429, headers={"Retry-After": "1", "Content-Type": "application/json"},
+                          body='{"error":{"code":"rate_limited","message":"Too many upload requests; retry in 1 s."}}')
+        else:
+            route.continue_()
+
+    page.route("**/api/upload", busy_once)
+    choose_and_upload(page, video_file(2 * MIB))
+    expect(page.locator("#note")).to_contain_text("FocalPoint is busy")
+    wait_stage(page, "send", "done")
+    assert len(times) == 2 and times[1] - times[0] >= 0.95
+    assert len(access_log.posts((stored(page) or {})["attemptId"])) == 1
+
+
+def test_replayed_answer_is_a_success(browser_context: Any, service: Any, access_log: Any,
+                                      video_file: Any) -> None:
+    """The first answer is lost behind a 503 (as from a proxy); the re-send is answered 200 Idempotent-Replayed."""
+    page = open_page(browser_context, service)
+    answers: list[int] = []
+
+    def lose_first_answer(route: Any) -> None:
+        if not answers:
+            real = route.fetch()
+            answers.append(real.status)
+            route.fulfill(status=503, headers={"Retry-After": "1", "Content-Type": "application/json"},
+                          body='{"error":{"code":"unavailable","message":"Bad gateway."}}')
+        else:
+            real = route.fetch()
+            answers.append(real.status)
+            route.fulfill(response=real)
+
+    page.route("**/api/upload", lose_first_answer)
+    choose_and_upload(page, video_file(2 * MIB))
+    wait_stage(page, "send", "done")
+    attempt_id = (stored(page) or {})["attemptId"]
+    assert answers == [202, 200]
+    posts = access_log.posts(attempt_id)
+    assert [p["outcome"] for p in posts] == ["accepted", "replayed"]
+    assert state(page) == "TRACKING"
+
+
+def test_status_429_slows_polling_without_breaking(browser_context: Any, service: Any, video_file: Any,
+                                                   shots: Any) -> None:
+    leg = FakeLeg(service)
+    page = open_page(browser_context, service)
+    limited = {"left": 3}
+
+    def limit(route: Any) -> None:
+        if limited["left"] > 0:
+            limited["left"] -= 1
+            route.fulfill(status=429, headers={"Retry-After": "2", "Content-Type": "application/json"},
+                          body='{"error":{"code":"rate_limited","message":"Too many status requests."}}')
+        else:
+            route.continue_()
+
+    page.route("**/api/upload/status*", limit)
+    seen = watch_status(page)
+    choose_and_upload(page, video_file(2 * MIB))
+    wait_stage(page, "send", "done")
+    expect(page.locator("#note")).to_contain_text("slow down")
+    shots(page, "status-429")
+    for _ in range(10):
+        poke(page)  # 'online' must not jump the server's Retry-After
+        page.wait_for_timeout(100)
+    wait_for(lambda: any(s == 200 for _, s in seen), timeout=15, what="a successful poll after the 429s",
+             page=page)
+    times = [t for t, s in seen]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert [s for _, s in seen][:3] == [429, 429, 429]
+    assert all(g >= 1.9 for g in gaps[:3]), gaps
+    assert page.is_hidden("#result")
+    leg.active((stored(page) or {})["jobId"], URI)
+    poke(page)
+    page.wait_for_selector("#result.ok")
+    assert page.errors == []
+
+
+def test_real_status_limit_slows_polling(browser_context: Any, make_service: Any, video_file: Any) -> None:
+    svc = make_service(limit_status_per_ip="5/minute")
+    page = open_page(browser_context, svc)
+    seen = watch_status(page)
+    retry_after: list[str] = []
+    page.on("response", lambda r: retry_after.append(r.headers.get("retry-after", ""))
+            if "/api/upload/status" in r.url and r.status == 429 else None)
+    choose_and_upload(page, video_file(2 * MIB))
+    wait_stage(page, "send", "done")
+    deadline = time.monotonic() + 15
+    while not any(s == 429 for _, s in seen) and time.monotonic() < deadline:
+        poke(page)
+        page.wait_for_timeout(200)
+    first_429 = next(t for t, s in seen if s == 429)
+    wait = float(retry_after[0])
+    assert wait >= 1
+    for _ in range(10):  # the page must not hammer the limiter, whatever happens
+        poke(page)
+        page.wait_for_timeout(100)
+    after = [t for t, _ in seen if first_429 < t < first_429 + min(wait, 2.0) - 0.05]
+    assert after == []
+    assert state(page) == "TRACKING"
+    expect(page.locator("#note")).to_contain_text("slow down")
+    assert page.is_hidden("#result")
+    assert page.errors == []
+
+
+def test_polling_pauses_while_hidden_and_uses_etag(browser_context: Any, service: Any, video_file: Any) -> None:
+    leg = FakeLeg(service)
+    page = open_page(browser_context, service)
+    seen = watch_status(page)
+    choose_and_upload(page, video_file(2 * MIB))
+    wait_stage(page, "send", "done")
+    wait_for(lambda: len(seen) >= 3, timeout=10, what="three polls", page=page)
+    statuses = [s for _, s in seen]
+    assert statuses[0] == 200 and 304 in statuses  # unchanged documents come back as 304
+    first_gaps = [b[0] - a[0] for a, b in itertools.pairwise(seen)][:2]
+    # 1-2 s while the document is new, then full-jitter backoff (ceiling doubling) while nothing changes.
+    assert 0.9 <= first_gaps[0] <= 2.2 and 0.9 <= first_gaps[1] <= 4.2, first_gaps
+
+    page.evaluate("""() => {
+        Object.defineProperty(document, 'hidden', {configurable: true, get: () => true});
+        Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => 'hidden'});
+        document.dispatchEvent(new Event('visibilitychange'));
+    }""")
+    page.wait_for_timeout(2500)  # at most one poll that was already due
+    hidden_from = len(seen)
+    page.wait_for_timeout(3000)
+    assert len(seen) == hidden_from
+
+    leg.uploading((stored(page) or {})["jobId"], MIB)
+    page.evaluate("""() => {
+        Object.defineProperty(document, 'hidden', {configurable: true, get: () => false});
+        Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => 'visible'});
+        document.dispatchEvent(new Event('visibilitychange'));
+    }""")
+    wait_for(lambda: len(seen) > hidden_from, timeout=1.5, what="a poll at once on becoming visible",
+             page=page)
+    wait_for(lambda: page.get_attribute('[data-stage="gemini"] .bar', "aria-valuenow") == "50", timeout=5,
+             what="the new progress", page=page)
