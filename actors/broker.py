@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from dramatiq.brokers.redis import RedisBroker
 
-HEARTBEAT_TIMEOUT_MS = 30_000
 # Out of a million broker calls (Dramatiq's scale). Idle workers fetch about once a second per queue, so one
 # call in ten runs maintenance every few seconds: a dead worker's messages return ~30-40 s after its death.
 MAINTENANCE_CHANCE = 100_000
 
 
-def make_broker(redis_url: str, namespace: str) -> RedisBroker:
+def make_broker(redis_url: str, namespace: str, heartbeat_timeout_s: float = 30.0) -> RedisBroker:
+    """The broker every process uses; ``heartbeat_timeout_s`` is FOCALPOINT_WORKER_HEARTBEAT_TIMEOUT."""
     return RedisBroker(  # type: ignore[no-untyped-call]
-        url=redis_url, namespace=f"{namespace}:dramatiq", heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
+        url=redis_url, namespace=f"{namespace}:dramatiq", heartbeat_timeout=int(heartbeat_timeout_s * 1000),
         maintenance_chance=MAINTENANCE_CHANCE)

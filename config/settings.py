@@ -47,6 +47,7 @@ class Settings:
     spool_retention_active_s: float
     spool_retention_failed_s: float
     worker_threads: int
+    worker_heartbeat_timeout_s: float
     limit_ingest_per_attempt: str
     limit_new_uploads_per_ip: str
     limit_status_per_ip: str
@@ -159,6 +160,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("FOCALPOINT_SPOOL_RETENTION_FAILED", "spool_retention_failed_s", parse.duration, "24h",
              "How long a spool file is kept after its job FAILED, so it can be retried."),
     Variable("FOCALPOINT_WORKER_THREADS", "worker_threads", _positive, "4", "Dramatiq worker threads per process."),
+    Variable("FOCALPOINT_WORKER_HEARTBEAT_TIMEOUT", "worker_heartbeat_timeout_s", parse.duration, "30s",
+             "A worker silent this long is dead: its messages go to another worker (within a few seconds more)."),
     Variable("FOCALPOINT_LIMIT_INGEST_PER_ATTEMPT", "limit_ingest_per_attempt", parse.rate, "2/minute",
              "Upload requests allowed for one attemptId (replays are not counted)."),
     Variable("FOCALPOINT_LIMIT_NEW_UPLOADS_PER_IP", "limit_new_uploads_per_ip", parse.rate, "30/hour",

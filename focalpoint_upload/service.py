@@ -57,7 +57,7 @@ class Service:
         url = self.start_redis()
         self._client = redis_client(url)
         store = RedisJobStore(self._client, s.redis_namespace, self.clock, s.job_ttl_s)
-        broker = make_broker(url, s.redis_namespace)
+        broker = make_broker(url, s.redis_namespace, s.worker_heartbeat_timeout_s)
         self.frontdoor = Frontdoor(settings=s, store=store, dispatcher=DramatiqDispatcher(broker), clock=self.clock,
                                    limits=self._limits(url))
         if with_workers if with_workers is not None else s.embedded:

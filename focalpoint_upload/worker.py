@@ -21,7 +21,7 @@ def run_worker(settings: Settings) -> int:
     assert settings.redis_url is not None
     client = redis_client(settings.redis_url)
     store = RedisJobStore(client, settings.redis_namespace, time.time, settings.job_ttl_s)
-    broker = make_broker(settings.redis_url, settings.redis_namespace)
+    broker = make_broker(settings.redis_url, settings.redis_namespace, settings.worker_heartbeat_timeout_s)
     workers = start_workers(settings, broker, store, time.time, client)
     log.info("worker_started", extra={"fields": {"threads": settings.worker_threads}})
     stop = threading.Event()

@@ -16,7 +16,9 @@ from focalpoint_upload.service import Service
 def test_settings(tmp_path: Path, redis_url: str | None, namespace: str, **overrides: Any) -> Settings:
     env = {"FOCALPOINT_DATA_DIR": str(tmp_path / "data"), "FOCALPOINT_PORT": "0",
            "FOCALPOINT_REDIS_NAMESPACE": namespace, "FOCALPOINT_MIN_FREE_SPACE": "1MiB",
-           "GEMINI_API_KEY": "test-key"}
+           "GEMINI_API_KEY": "test-key",
+           # Tests poll status in tight loops; the tests of the status limit set it back explicitly.
+           "FOCALPOINT_LIMIT_STATUS_PER_IP": "100000/minute"}
     if redis_url:
         env["REDIS_URL"] = redis_url
     return load_settings(env, **overrides)
