@@ -56,7 +56,8 @@ def test_new_uploads_per_ip_are_limited_but_retries_of_an_attempt_are_not(make_s
 
 
 def test_status_flood_from_one_ip_is_cut_at_61_and_other_ips_are_unaffected(make_service) -> None:  # type: ignore[no-untyped-def]
-    svc = make_service(trusted_proxies=(network("FOCALPOINT_TRUSTED_PROXIES", "127.0.0.1"),))
+    svc = make_service(trusted_proxies=(network("FOCALPOINT_TRUSTED_PROXIES", "127.0.0.1"),),
+                       limit_status_per_ip="60/minute")
     job = upload_raw(svc.port, 1000, attempt_id()).json["jobId"]
     codes = [status(svc.port, job, "198.51.100.7") for _ in range(61)]
     assert codes[:60] == [200] * 60
