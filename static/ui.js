@@ -98,6 +98,7 @@ export class View {
     const li = document.querySelector(`[data-stage="${stage}"]`);
     if (li.dataset.status !== status) {
       li.dataset.status = status;
+      if (status === 'failed') li.querySelector('.bar').classList.remove('indeterminate'); // stop the motion
       if (status === 'active') this.announce(`${STAGE_NAMES[stage]}…`);
     }
     if (detail !== undefined) $(`${stage}-detail`).textContent = detail;
