@@ -1,14 +1,20 @@
 """The Gemini leg: what the actors do, as plain methods over the job store and the Gemini ports.
 
-Every method is idempotent and safe to run twice at once (Dramatiq delivers at least once): it reads the job,
-acts only if the job is in the state it handles, and moves it with compare-and-set. No method sleeps or loops
-waiting for Gemini: waiting is a delayed message (``Scheduler``).
+Every method is idempotent and safe to run twice at once (Dramatiq delivers at least once). Two guards:
+
+- *One live message per job.* Each message carries the job's message generation (``msg_gen``); sending the
+  next message bumps it with a compare-and-set (:meth:`Leg._next`), and a message whose generation is not the
+  job's current one is dropped on arrival. So re-sends (the sweeper's, a redelivery racing a retry) never
+  multiply into parallel chains.
+- *One uploader per job.* An upload run holds the job's lease (``jobs.lease``), renewed with every chunk.
+
+No method sleeps or loops waiting for Gemini: waiting is a delayed message.
 
 - ``upload``: SPOOLED -> UPLOADING -> PROCESSING. Uploads for at most ``slice_s`` per run, then sends itself
   again; resumes from the server's offset (the uploader queries the stored session). Every run counts against
   the job's budget until a chunk makes progress, so crash loops end too.
-- ``poll``: one ``files.get`` per run; PROCESSING -> ACTIVE or FAILED, or another poll later, until the
-  job's deadline (``processing_timeout``).
+- ``poll``: one ``files.get`` per run; PROCESSING -> ACTIVE or FAILED, or another poll later, until the job's
+  deadline (``processing_timeout``).
 - ``cancel``: cleans up after a CANCELLED job (Gemini session, Gemini file, spool).
 """
 
@@ -16,23 +22,31 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from actors.policy import Uniform, budget_spent, poll_delay, retry_delay
-from actors.ports import Alerts, Files, RemoteFile, Scheduler, Slots, Uploader
+from actors.ports import Alerts, Files, Lease, RemoteFile, Scheduler, Slots, Uploader
 from config import Settings
 from gemini.errors import GeminiError, GeminiPermanent, GeminiTransient
 from jobs import Event, IllegalTransition, Job, JobNotFound, JobStore, StaleJob, State
+from jobs.lease import LeaseHandle
 
 log = logging.getLogger("focalpoint.actors")
 NO_SLOT_DELAY_S = (2.0, 6.0)
+Kind = Literal["upload", "poll"]
 
 
 class PauseUpload(Exception):
-    """Raised from the progress callback when the run's time slice is spent: continue in a new message."""
+    """Raised from the progress callback to end the run early and continue in a new message."""
+
+
+class LeaseLost(Exception):
+    """Our lease expired and another run took the job over: stop without sending anything."""
 
 
 @dataclass
@@ -43,36 +57,71 @@ class Leg:
     files: Files
     schedule: Scheduler
     slots: Slots
+    lease: Lease
     alerts: Alerts
     clock: Callable[[], float]
     slice_s: float = 300.0
     uniform: Uniform = random.uniform
     monotonic: Callable[[], float] = time.monotonic
+    stopping: threading.Event = field(default_factory=threading.Event)  # set on shutdown: runs pause
+
+    # --- messages -------------------------------------------------------------------------------------------
+    def _next(self, job_id: str, gen: int, kind: Kind, delay_s: float = 0.0) -> None:
+        """Send the job's next message if ``gen`` is still its live generation (else another chain owns it)."""
+        def bump(job: Job) -> Job:
+            if job.msg_gen != gen:
+                raise StaleJob(job_id, f"gen {gen}", f"gen {job.msg_gen}")
+            return job.with_(msg_gen=gen + 1, polls=job.polls + (1 if kind == "poll" else 0))
+
+        try:
+            job = self.store.modify(job_id, bump)
+        except (StaleJob, JobNotFound):
+            return
+        if kind == "upload":
+            self.schedule.upload(job_id, job.msg_gen, delay_s)
+        else:
+            self.schedule.poll(job_id, job.msg_gen, delay_s)
+
+    def resend(self, job_id: str) -> bool:
+        """Start a fresh message chain for a job whose message was lost (sweeper, retry). True if one was sent."""
+        job = self.store.get(job_id)
+        if job is None:
+            return False
+        kind: Kind | None = {State.SPOOLED: "upload", State.UPLOADING: "upload", State.PROCESSING: "poll"}.get(
+            job.state)  # type: ignore[assignment]
+        if kind is None:
+            return False
+        self._next(job_id, job.msg_gen, kind)
+        return True
 
     # --- upload ---------------------------------------------------------------------------------------------
-    def upload(self, job_id: str) -> None:
+    def upload(self, job_id: str, gen: int = 0) -> None:
         job = self.store.get(job_id)
-        if job is None or job.final:
+        if job is None or job.final or job.msg_gen != gen:
             return
         if job.state == State.SPOOLED:
             try:
                 job = self.store.transition(job_id, Event.UPLOAD_STARTED, expect=State.SPOOLED)
             except (StaleJob, IllegalTransition):
-                job = self.store.get(job_id)
-                if job is None:
-                    return
+                return
         if job.state == State.PROCESSING:
-            self.schedule.poll(job_id, 0, 0.0)  # a redelivery after the upload finished: make sure polling runs
+            self._next(job_id, gen, "poll")  # redelivered after the upload finished: make sure polling runs
             return
         if job.state != State.UPLOADING:
             return
         with self.slots.hold() as got_slot:
             if not got_slot:
-                self.schedule.upload(job_id, self.uniform(*NO_SLOT_DELAY_S))
+                self._next(job_id, gen, "upload", self.uniform(*NO_SLOT_DELAY_S))
                 return
-            self._upload_run(job_id)
+            with self.lease.hold(job_id) as lease:
+                if lease is None:
+                    # Another run holds the job: alive (it keeps the chain going) or dead (its lease lapses
+                    # within a ttl). Look again after that; if the live run re-sends first, this one is stale.
+                    self._next(job_id, gen, "upload", self.lease.ttl_s * self.uniform(1.0, 1.5))
+                    return
+                self._upload_run(job_id, gen, lease)
 
-    def _upload_run(self, job_id: str) -> None:
+    def _upload_run(self, job_id: str, gen: int, lease: LeaseHandle) -> None:
         try:
             job = self.store.modify(job_id, _count_run(State.UPLOADING))
         except (StaleJob, JobNotFound, IllegalTransition):
@@ -86,12 +135,14 @@ class Leg:
             remote = self.uploader.upload(
                 path, size, job.mime_type or "application/octet-stream", job.file_name, job.gemini_upload_url,
                 save_session=lambda url: self._save_session(job_id, url),
-                save_progress=self._progress_saver(job_id, job.bytes_uploaded, size))
+                save_progress=self._progress_saver(job_id, lease, job.bytes_uploaded, size))
         except PauseUpload:
-            self.schedule.upload(job_id)
+            self._next(job_id, gen, "upload")
             return
         except (StaleJob, JobNotFound):
             self._abandon(job_id)  # cancelled or failed while we uploaded
+            return
+        except LeaseLost:
             return
         except FileNotFoundError:
             self._fail(job, "spool_missing", "The spooled file is gone; upload the file again.", retryable=False)
@@ -101,42 +152,44 @@ class Leg:
             return
         except GeminiTransient as exc:
             self._note_transient(job_id, State.UPLOADING, exc)
-            self.schedule.upload(job_id, retry_delay(job.attempts, exc.retry_after, self.uniform))
+            self._next(job_id, gen, "upload", retry_delay(job.attempts, exc.retry_after, self.uniform))
             return
         try:
             job = self.store.transition(
                 job_id, Event.UPLOAD_FINISHED, expect=State.UPLOADING, gemini_file_name=remote.name,
                 gemini_file_uri=remote.uri, gemini_expires_at=remote.expiration_time, bytes_uploaded=size,
-                gemini_upload_url=None, attempts=0, last_error=None,
+                gemini_upload_url=None, attempts=0, last_error=None, polls=0,
                 deadline_at=self.clock() + self.settings.gemini_processing_deadline_s)
         except (StaleJob, IllegalTransition, JobNotFound):
             self._abandon(job_id, remote.name)
             return
-        self._follow(job, remote, polls=0)
+        self._follow(job, remote, gen)
 
     def _save_session(self, job_id: str, url: str) -> None:
         self.store.update(job_id, expect=State.UPLOADING, gemini_upload_url=url)
 
-    def _progress_saver(self, job_id: str, start: int, size: int) -> Callable[[int], None]:
+    def _progress_saver(self, job_id: str, lease: LeaseHandle, start: int, size: int) -> Callable[[int], None]:
         stop_at = self.monotonic() + self.slice_s
         best = start
 
         def save(offset: int) -> None:
             nonlocal best
+            if lease.lost.is_set():
+                raise LeaseLost
             changes: dict[str, object] = {"bytes_uploaded": offset}
             if offset > best:  # progress: the run was worth it, the budget starts afresh
                 best = offset
                 changes.update(attempts=0, last_error=None)
             self.store.update(job_id, expect=State.UPLOADING, **changes)
-            if offset < size and self.monotonic() > stop_at:
+            if offset < size and (self.monotonic() > stop_at or self.stopping.is_set()):
                 raise PauseUpload
 
         return save
 
     # --- poll -----------------------------------------------------------------------------------------------
-    def poll(self, job_id: str, polls: int = 0) -> None:
+    def poll(self, job_id: str, gen: int = 0) -> None:
         job = self.store.get(job_id)
-        if job is None or job.state != State.PROCESSING or not job.gemini_file_name:
+        if job is None or job.state != State.PROCESSING or job.msg_gen != gen or not job.gemini_file_name:
             return
         if job.deadline_at is not None and self.clock() > job.deadline_at:
             self._fail(job, "processing_timeout", "Gemini did not finish processing the file in time.",
@@ -149,17 +202,17 @@ class Leg:
             self._fail(job, exc.code, f"Gemini lost the file: {exc.message}", retryable=False)
             return
         except GeminiTransient as exc:
-            job = self._note_transient(job_id, State.PROCESSING, exc, count=True)
-            if job is not None and budget_spent(job.attempts, self.settings.gemini_retry_budget):
-                self._fail(job, "gemini_unavailable", _exhausted(job), retryable=True)
+            noted = self._note_transient(job_id, State.PROCESSING, exc, count=True)
+            if noted is not None and budget_spent(noted.attempts, self.settings.gemini_retry_budget):
+                self._fail(noted, "gemini_unavailable", _exhausted(noted), retryable=True)
                 return
-            self.schedule.poll(job_id, polls + 1,
-                               max(poll_delay(polls, self.uniform),
-                                   retry_delay(job.attempts if job else 1, exc.retry_after, self.uniform)))
+            failures = noted.attempts if noted is not None else 1
+            self._next(job_id, gen, "poll", max(poll_delay(job.polls, self.uniform),
+                                                retry_delay(failures, exc.retry_after, self.uniform)))
             return
-        self._follow(job, remote, polls + 1)
+        self._follow(job, remote, gen)
 
-    def _follow(self, job: Job, remote: RemoteFile, polls: int) -> None:
+    def _follow(self, job: Job, remote: RemoteFile, gen: int) -> None:
         """Act on the Gemini file's state after an upload or a poll."""
         if remote.state == "ACTIVE":
             try:
@@ -178,7 +231,7 @@ class Leg:
                        retryable=False)
             self._forget_remote(remote.name)
         else:
-            self.schedule.poll(job.job_id, polls, poll_delay(polls, self.uniform))
+            self._next(job.job_id, gen, "poll", poll_delay(job.polls, self.uniform))
 
     # --- cancel and failure ---------------------------------------------------------------------------------
     def cancel(self, job_id: str) -> None:

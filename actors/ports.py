@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from jobs.lease import LeaseHandle
+
 
 @dataclass(frozen=True)
 class RemoteFile:
@@ -40,11 +42,20 @@ class Files(Protocol):
 
 
 class Scheduler(Protocol):
-    """Sends the leg's messages (Dramatiq in production)."""
+    """Sends the leg's messages (Dramatiq in production); ``gen`` is the job's message generation."""
 
-    def upload(self, job_id: str, delay_s: float = 0.0) -> None: ...
+    def upload(self, job_id: str, gen: int, delay_s: float = 0.0) -> None: ...
 
-    def poll(self, job_id: str, polls: int, delay_s: float) -> None: ...
+    def poll(self, job_id: str, gen: int, delay_s: float = 0.0) -> None: ...
+
+
+class Lease(Protocol):
+    """Per-job exclusive lease (``jobs.lease.Leases``)."""
+
+    def hold(self, job_id: str) -> AbstractContextManager[LeaseHandle | None]: ...
+
+    @property
+    def ttl_s(self) -> float: ...
 
 
 class Slots(Protocol):

@@ -25,6 +25,7 @@ from actors.dispatch import CANCEL_ACTOR, GEMINI_QUEUE, UPLOAD_ACTOR
 from actors.leg import Leg
 from config import Settings
 from jobs import Event, IllegalTransition, JobNotFound, JobStore, StaleJob
+from jobs.lease import Leases
 
 log = logging.getLogger("focalpoint.actors")
 POLL_ACTOR = "poll_gemini_file"
@@ -37,11 +38,11 @@ class DramatiqScheduler:
     def __init__(self, upload: dramatiq.Actor[Any, Any], poll: dramatiq.Actor[Any, Any]) -> None:
         self._upload, self._poll = upload, poll
 
-    def upload(self, job_id: str, delay_s: float = 0.0) -> None:
-        self._upload.send_with_options(args=(job_id,), delay=int(delay_s * 1000) or None)
+    def upload(self, job_id: str, gen: int, delay_s: float = 0.0) -> None:
+        self._upload.send_with_options(args=(job_id, gen), delay=int(delay_s * 1000) or None)
 
-    def poll(self, job_id: str, polls: int, delay_s: float) -> None:
-        self._poll.send_with_options(args=(job_id, polls), delay=int(delay_s * 1000) or None)
+    def poll(self, job_id: str, gen: int, delay_s: float = 0.0) -> None:
+        self._poll.send_with_options(args=(job_id, gen), delay=int(delay_s * 1000) or None)
 
 
 class RedisSlots:
@@ -77,11 +78,11 @@ def build_actors(broker: dramatiq.Broker, leg_factory: Callable[[], Leg], store:
             leg_box.append(leg_factory())
         return leg_box[0]
 
-    def upload_to_gemini(job_id: str) -> None:
-        leg().upload(job_id)
+    def upload_to_gemini(job_id: str, gen: int = 0) -> None:
+        leg().upload(job_id, gen)
 
-    def poll_gemini_file(job_id: str, polls: int = 0) -> None:
-        leg().poll(job_id, polls)
+    def poll_gemini_file(job_id: str, gen: int = 0) -> None:
+        leg().poll(job_id, gen)
 
     def cancel_gemini_upload(job_id: str) -> None:
         leg().cancel(job_id)
@@ -119,6 +120,7 @@ def make_leg(settings: Settings, store: JobStore, client: redis.Redis, actors: A
                schedule=DramatiqScheduler(actors.upload, actors.poll),
                slots=RedisSlots(client, settings.redis_namespace, settings.gemini_max_concurrent_uploads,
                                 ttl_s=UPLOAD_SLICE_S + 120),
+               lease=Leases(client, settings.redis_namespace, ttl_s=max(3.0, settings.worker_heartbeat_timeout_s)),
                alerts=SentryAlerts(), clock=clock, slice_s=UPLOAD_SLICE_S)
 
 

@@ -47,6 +47,8 @@ class Job:
     attempts: int = 0  # actor runs in a row without progress (transient failures and crashes alike)
     last_error: str | None = None  # the last transient failure, shown while the job retries
     deadline_at: float | None = None
+    msg_gen: int = 0  # generation of the job's one live actor message; older ones are dropped on arrival
+    polls: int = 0  # files.get calls made while PROCESSING (sets the poll back-off)
     version: int = 0  # bumped by every write; part of the ETag
 
     @property
@@ -136,5 +138,6 @@ _DECODERS: dict[str, Any] = {
     "state": State,
     "created_at": float, "updated_at": float, "last_byte_at": float, "deadline_at": float,
     "bytes_received": int, "bytes_total": int, "bytes_uploaded": int, "attempts": int, "version": int,
+    "msg_gen": int, "polls": int,
     "error_retryable": _bool,
 }
