@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from config import Settings
+from config import Settings, load_settings
 from observability.sentry import shutdown_sentry
-from tests.helpers.service import service_settings as make_settings
 from tests.observability.receiver import SentryReceiver
 
 API_KEY = "AIzaSyTestKey0123456789abcdefghijklmnop"  # AIza + 35: shaped like a real Google key
@@ -15,6 +15,16 @@ UPLOAD_ID = "AbCdSecretUploadId0987654321"
 SESSION_URL = (f"https://generativelanguage.googleapis.com/upload/v1beta/files?upload_id={UPLOAD_ID}"
                "&upload_protocol=resumable")
 SECRETS = (API_KEY.encode(), UPLOAD_ID.encode())
+
+
+def make_settings(tmp_path: Path, redis_url: str | None, namespace: str, **overrides: Any) -> Settings:
+    """Settings for a test (like tests.helpers.service's, kept here so these tests stand on their own)."""
+    env = {"FOCALPOINT_DATA_DIR": str(tmp_path / "data"), "FOCALPOINT_PORT": "0",
+           "FOCALPOINT_REDIS_NAMESPACE": namespace, "FOCALPOINT_MIN_FREE_SPACE": "1MiB",
+           "GEMINI_API_KEY": "test-key", "FOCALPOINT_LIMIT_STATUS_PER_IP": "100000/minute"}
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    return load_settings(env, **overrides)
 
 
 @pytest.fixture

@@ -18,8 +18,7 @@ from observability.alerts import JobFailureAlerts
 from observability.metrics import Metrics
 from observability.sentry import capture_exception, flush, init_sentry, sentry_enabled, shutdown_sentry
 from observability.worker_metrics import instrument_worker_broker
-from tests.helpers.service import service_settings as make_settings
-from tests.observability.conftest import API_KEY, SESSION_URL, UPLOAD_ID, assert_no_secret
+from tests.observability.conftest import API_KEY, SESSION_URL, UPLOAD_ID, assert_no_secret, make_settings
 from tests.observability.receiver import SentryReceiver
 from tests.observability.servers import TornadoThread
 
