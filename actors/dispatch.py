@@ -18,13 +18,13 @@ class DramatiqDispatcher:
         self._broker = broker
         broker.declare_queue(GEMINI_QUEUE)
 
-    def _send(self, actor_name: str, job_id: str) -> None:
+    def _send(self, actor_name: str, *args: object) -> None:
         message: dramatiq.Message[None] = dramatiq.Message(
-            queue_name=GEMINI_QUEUE, actor_name=actor_name, args=(job_id,), kwargs={}, options={})
+            queue_name=GEMINI_QUEUE, actor_name=actor_name, args=args, kwargs={}, options={})
         self._broker.enqueue(message)
 
-    def job_spooled(self, job_id: str) -> None:
-        self._send(UPLOAD_ACTOR, job_id)
+    def job_spooled(self, job_id: str, gen: int) -> None:
+        self._send(UPLOAD_ACTOR, job_id, gen)
 
     def job_cancelled(self, job_id: str) -> None:
         self._send(CANCEL_ACTOR, job_id)

@@ -23,6 +23,8 @@ from dramatiq.rate_limits.backends import RedisBackend
 from actors.alerts import SentryAlerts
 from actors.dispatch import CANCEL_ACTOR, GEMINI_QUEUE, UPLOAD_ACTOR
 from actors.leg import Leg
+from actors.sweeper import Sweeper
+from actors.sweeploop import SweepLoop
 from config import Settings
 from jobs import Event, IllegalTransition, JobNotFound, JobStore, StaleJob
 from jobs.lease import Leases
@@ -69,14 +71,8 @@ class Actors:
     crashed: dramatiq.Actor[Any, Any]
 
 
-def build_actors(broker: dramatiq.Broker, leg_factory: Callable[[], Leg], store: JobStore) -> Actors:
-    """Declare the actors on ``broker``. ``leg_factory`` is called once, when the first message runs."""
-    leg_box: list[Leg] = []
-
-    def leg() -> Leg:
-        if not leg_box:
-            leg_box.append(leg_factory())
-        return leg_box[0]
+def build_actors(broker: dramatiq.Broker, leg: Callable[[], Leg], store: JobStore) -> Actors:
+    """Declare the actors on ``broker``; ``leg()`` gives the leg they run (built after the actors)."""
 
     def upload_to_gemini(job_id: str, gen: int = 0) -> None:
         leg().upload(job_id, gen)
@@ -125,21 +121,39 @@ def make_leg(settings: Settings, store: JobStore, client: redis.Redis, actors: A
 
 
 class Workers:
-    """Dramatiq workers running in this process (threads), started and stopped with the service."""
+    """Dramatiq workers running in this process (threads) and the periodic sweeper, started and stopped with
+    the process. ``stop`` makes running uploads pause at their next chunk (they re-send themselves), so no
+    job is left half-owned by a process that is going away."""
 
-    def __init__(self, broker: RedisBroker, threads: int) -> None:
+    def __init__(self, broker: RedisBroker, threads: int, leg: Leg, sweeps: SweepLoop) -> None:
         self.worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=250)
+        self.leg = leg
+        self.sweeps = sweeps
 
     def start(self) -> Workers:
         self.worker.start()
+        self.sweeps.start()
         return self
 
-    def stop(self, timeout_ms: int = 10_000) -> None:
+    def stop(self, timeout_ms: int = 30_000) -> None:
+        self.leg.stopping.set()
+        self.sweeps.stop()
         self.worker.stop(timeout=timeout_ms)
+
+
+def make_sweeper(settings: Settings, store: JobStore, client: redis.Redis, leg: Leg,
+                 clock: Callable[[], float]) -> Sweeper:
+    leases = Leases(client, settings.redis_namespace, ttl_s=max(3.0, settings.worker_heartbeat_timeout_s))
+    return Sweeper(settings, store, leases, leg.resend, clock)
 
 
 def start_workers(settings: Settings, broker: RedisBroker, store: JobStore, clock: Callable[[], float],
                   client: redis.Redis) -> Workers:
-    holder: dict[str, Actors] = {}
-    holder["actors"] = build_actors(broker, lambda: make_leg(settings, store, client, holder["actors"], clock), store)
-    return Workers(broker, settings.worker_threads).start()
+    """Declare the actors, build the leg, start the worker threads and the sweeper (a first sweep at once:
+    start-up recovery; on the embedded default, the only process of its deployment, as ``recovering``)."""
+    box: list[Leg] = []
+    actors = build_actors(broker, lambda: box[0], store)
+    box.append(make_leg(settings, store, client, actors, clock))
+    sweeps = SweepLoop(make_sweeper(settings, store, client, box[0], clock), client, settings,
+                       recovering=settings.embedded)
+    return Workers(broker, settings.worker_threads, box[0], sweeps).start()

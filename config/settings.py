@@ -36,6 +36,9 @@ class Settings:
     ingest_idle_timeout_s: float
     drain_limit_bytes: int
     job_ttl_s: float
+    job_deadline_s: float
+    sweep_interval_s: float
+    shutdown_grace_s: float
     gemini_api_key: str | None
     gemini_base_url: str | None
     gemini_api_version: str
@@ -142,6 +145,12 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("FOCALPOINT_DRAIN_LIMIT", "drain_limit_bytes", parse.size, "2GiB",
              "Most body bytes read and discarded to answer a request that is refused (replay, 409, 4xx)."),
     Variable("FOCALPOINT_JOB_TTL", "job_ttl_s", parse.duration, "7d", "How long a finished job record is kept."),
+    Variable("FOCALPOINT_JOB_DEADLINE", "job_deadline_s", parse.duration, "6h",
+             "A job not finished this long after its upload began fails with deadline_exceeded."),
+    Variable("FOCALPOINT_SWEEP_INTERVAL", "sweep_interval_s", parse.duration, "30s",
+             "How often the workers look for stuck jobs and spool files to remove (one worker per interval)."),
+    Variable("FOCALPOINT_SHUTDOWN_GRACE", "shutdown_grace_s", parse.duration, "30s",
+             "On SIGTERM, how long running uploads may take to finish before their connections are closed."),
     Variable("GEMINI_API_KEY", "gemini_api_key", _opt(_text), "", "API key for the Gemini Files API."),
     Variable("GEMINI_BASE_URL", "gemini_base_url", _opt(parse.http_url), "",
              "Gemini endpoint (default Google's); point it at the emulator to run without Google."),

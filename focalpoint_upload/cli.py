@@ -44,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     emulator.add_argument("--processing-seconds", type=float, default=2.0,
                           help="how long a file stays PROCESSING before it is ACTIVE")
     sub.add_parser("settings", help="list every setting, its variable, default and meaning")
+    sweep = sub.add_parser("sweep", help="find stuck jobs and stale spool files once, fix them, print a report")
+    sweep.add_argument("--recovering", action="store_true",
+                       help="treat every SPOOLING job as dead and re-send every job without a live upload "
+                            "(only when no front door or worker of this deployment is running)")
     return p
 
 
@@ -68,11 +72,13 @@ def main(argv: list[str] | None = None) -> int:
             overrides["spool_dir"] = args.data_dir / "spool"
     elif args.command == "worker":
         overrides = {"worker_threads": args.threads, "data_dir": args.data_dir}
+        if args.data_dir is not None and "FOCALPOINT_SPOOL_DIR" not in os.environ:
+            overrides["spool_dir"] = args.data_dir / "spool"
     try:
         settings = load_settings(os.environ, **overrides)
         _check_gemini(settings)
-        if args.command == "worker" and settings.redis_url is None:
-            raise ConfigError("REDIS_URL", "is required by `worker` (workers share the front doors' Redis)",
+        if args.command in ("worker", "sweep") and settings.redis_url is None:
+            raise ConfigError("REDIS_URL", f"is required by `{args.command}` (it works on the front doors' Redis)",
                               "redis://127.0.0.1:6379/0")
     except ConfigError as exc:
         print(f"focalpoint-upload: configuration error: {exc}", file=sys.stderr)
@@ -80,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(settings.log_level, settings.log_file)
     if args.command == "serve":
         return asyncio.run(_serve(settings))
+    if args.command == "sweep":
+        return _sweep(settings, recovering=args.recovering)
     return _work(settings)
 
 
@@ -119,6 +127,28 @@ def _work(settings: Settings) -> int:
     from focalpoint_upload.worker import run_worker
 
     return run_worker(settings)
+
+
+def _sweep(settings: Settings, *, recovering: bool) -> int:
+    import json
+    import time
+
+    from actors.broker import make_broker
+    from actors.runtime import build_actors, make_leg, make_sweeper
+    from focalpoint_upload.service import redis_client
+    from jobs import RedisJobStore
+
+    assert settings.redis_url is not None
+    client = redis_client(settings.redis_url)
+    store = RedisJobStore(client, settings.redis_namespace, time.time, settings.job_ttl_s)
+    broker = make_broker(settings.redis_url, settings.redis_namespace, settings.worker_heartbeat_timeout_s)
+    box: list[Any] = []
+    actors = build_actors(broker, lambda: box[0], store)
+    box.append(make_leg(settings, store, client, actors, time.time))
+    report = make_sweeper(settings, store, client, box[0], time.time).sweep(recovering=recovering)
+    print(json.dumps(report.as_dict()))
+    client.close()
+    return 0
 
 
 def _print_settings() -> int:

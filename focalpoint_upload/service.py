@@ -7,6 +7,7 @@ over processes (``serve`` with REDIS_URL, and ``worker``), all on one Redis.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -83,10 +84,26 @@ class Service:
 
         return page_routes(self.frontdoor)
 
-    async def stop(self) -> None:
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Graceful shutdown: take no new uploads, let running ones finish within ``grace_s`` (default
+        FOCALPOINT_SHUTDOWN_GRACE), cut the rest (their jobs fail ``client_aborted`` and free their attempts,
+        so clients send them again), then stop the workers (running uploads pause and re-queue themselves)."""
+        grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
+        fd = self.frontdoor
+        if fd is not None:
+            fd.accepting = False
         if self.server is not None:
-            self.server.stop()
+            self.server.stop()  # no new connections
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + grace
+            while fd is not None and fd.inflight and loop.time() < deadline:
+                await asyncio.sleep(0.05)
+            if fd is not None and fd.inflight:
+                log.warning("shutdown_cutting_uploads", extra={"fields": {"uploads": len(fd.inflight)}})
             await self.server.close_all_connections()
+            cleanup_deadline = loop.time() + 5  # the cut uploads fail their jobs and remove their files
+            while fd is not None and fd.inflight and loop.time() < cleanup_deadline:
+                await asyncio.sleep(0.05)
         if self.workers is not None:
             self.workers.stop()
         if self.frontdoor is not None:

@@ -9,7 +9,7 @@ import tornado.web
 
 from frontdoor.base import NotFoundHandler
 from frontdoor.context import Frontdoor
-from frontdoor.status import CancelHandler, ConfigHandler, StatusHandler
+from frontdoor.status import CancelHandler, ConfigHandler, RetryHandler, StatusHandler
 from frontdoor.upload import UploadHandler
 
 
@@ -20,6 +20,7 @@ def make_app(fd: Frontdoor, extra_routes: list[Any] | None = None) -> tornado.we
         (r"/api/upload/status", StatusHandler, args),
         (r"/api/upload/config", ConfigHandler, args),
         (r"/api/upload/([A-Za-z0-9_-]{1,64})", CancelHandler, args),
+        (r"/api/upload/([A-Za-z0-9_-]{1,64})/retry", RetryHandler, args),
         *(extra_routes or []),
     ]
     return tornado.web.Application(

@@ -23,7 +23,8 @@ T = TypeVar("T")
 class Dispatcher(Protocol):
     """Hands jobs to the actors. Blocking; idempotent (a job sent twice is handled once)."""
 
-    def job_spooled(self, job_id: str) -> None: ...
+    def job_spooled(self, job_id: str, gen: int) -> None:
+        """Send the job's upload message with the job's current message generation ``gen``."""
 
     def job_cancelled(self, job_id: str) -> None: ...
 
@@ -50,6 +51,7 @@ class Frontdoor:
     executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=16, thread_name_prefix="frontdoor"))
     accepting: bool = True  # False once shutdown has begun: new uploads are refused with 503
+    inflight: set[Any] = field(default_factory=set)  # upload handlers spooling right now
 
     async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()

@@ -9,10 +9,11 @@
 from __future__ import annotations
 
 import json
+import os
 
 from frontdoor.admission import ATTEMPT_ID, limit_error
 from frontdoor.base import BaseHandler
-from frontdoor.errors import ApiError, not_found
+from frontdoor.errors import INGEST_FAILURES, ApiError, not_found
 from frontdoor.spool import remove_spool
 from jobs import Event, IllegalTransition, Job, StaleJob, State
 from ratelimit import render_headers
@@ -90,3 +91,33 @@ class ConfigHandler(BaseHandler):
             "attemptIdPattern": ATTEMPT_ID.pattern,
             "statusPollLimit": s.limit_status_per_ip,
         })
+
+
+class RetryHandler(BaseHandler):
+    """``POST /api/upload/{jobId}/retry``: run a FAILED job again from its kept spool, without a new upload.
+
+    Only failures on the Gemini side qualify (a failed ingest has no complete spool: upload again), and only
+    while the spool file is kept (FOCALPOINT_SPOOL_RETENTION_FAILED). The Gemini session is kept: the upload
+    resumes where it stopped if the session is still alive.
+    """
+
+    async def post(self, job_id: str) -> None:
+        job = await self.fd.call(self.fd.store.get, job_id)
+        if job is None:
+            raise not_found("upload job with that id")
+        if job.state != State.FAILED or job.error_code in INGEST_FAILURES or job.error_code == "spool_missing":
+            raise ApiError(409, "not_retryable", f"Only a job that failed on the Gemini side can be retried; "
+                                                 f"this one is {job.state} ({job.error_code}). Upload the file again.")
+        if not job.spool_path or not await self.fd.call(os.path.exists, job.spool_path):
+            raise ApiError(410, "spool_gone", "The uploaded file is no longer kept; upload it again.")
+        try:
+            job = await self.fd.call(
+                self.fd.store.transition, job_id, Event.RETRY, expect=State.FAILED, error_code=None,
+                error_message=None, error_retryable=None, attempts=0, last_error=None, gemini_file_name=None,
+                gemini_file_uri=None, gemini_expires_at=None, deadline_at=None, polls=0, msg_gen=job.msg_gen + 1,
+                retried_at=self.fd.clock())
+        except (IllegalTransition, StaleJob):
+            raise ApiError(409, "not_retryable", "The job changed meanwhile; look at its status.") from None
+        await self.fd.call(self.fd.dispatcher.job_spooled, job.job_id, job.msg_gen)
+        self.set_header("Location", f"/api/upload/status?jobId={job.job_id}")
+        self.write_json(202, job.public())

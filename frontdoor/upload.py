@@ -51,6 +51,7 @@ class UploadHandler(BaseHandler):
         self.connection.set_max_body_size(max(s.max_upload_bytes + 16 * 1024 * 1024, s.drain_limit_bytes))
         self.admission = await admit(self)
         if self.admission.job is not None:
+            self.fd.inflight.add(self)
             self.spool = SpoolWriter(s.spool_dir, self.admission.job.job_id, self.fd.executor)
             try:
                 await self.spool.open()
@@ -133,7 +134,7 @@ class UploadHandler(BaseHandler):
             self.send_api_error(ApiError(409, "job_cancelled", "The upload was cancelled while it streamed."))
             return
         try:
-            await self.fd.call(self.fd.dispatcher.job_spooled, job.job_id)
+            await self.fd.call(self.fd.dispatcher.job_spooled, job.job_id, job.msg_gen)
         except Exception:  # the job is safe on disk and in the store; the sweeper will send it again
             log.exception("dispatch_failed", extra={"fields": {"jobId": job.job_id}})
         self.set_header("Location", f"/api/upload/status?jobId={job.job_id}")
@@ -199,6 +200,7 @@ class UploadHandler(BaseHandler):
         if job is not None:
             await self._fail_job(job.job_id, job.attempt_id, code, message)
         self.access.aborted = True
+        self.fd.inflight.discard(self)
         self.access.write(499)
 
     # --- periodic: idle cut-off and progress ------------------------------------------------------------------
@@ -250,6 +252,7 @@ class UploadHandler(BaseHandler):
 
     def on_finish(self) -> None:
         self._stop_ticker()
+        self.fd.inflight.discard(self)
         self.access.write(self.get_status())
 
     def send_api_error(self, error: ApiError) -> None:

@@ -2,9 +2,11 @@
 
     SPOOLING -> SPOOLED -> UPLOADING -> PROCESSING -> ACTIVE
     any non-final state -> FAILED | CANCELLED
+    FAILED -> SPOOLED (retry, the one way back; the handler allows it only with the spool kept)
 
-ACTIVE, FAILED and CANCELLED are final. Nothing here does I/O: the job store applies ``advance`` inside a
-compare-and-set so two deliveries of one message can never move a job backwards.
+ACTIVE, FAILED and CANCELLED are final: nothing happens to them by itself. Nothing here does I/O: the job
+store applies ``advance`` inside a compare-and-set so two deliveries of one message can never move a job
+backwards.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class Event(StrEnum):
     FILE_ACTIVE = "file_active"  # Gemini says the file is ACTIVE
     FAIL = "fail"
     CANCEL = "cancel"
+    RETRY = "retry"  # a FAILED job whose spool is kept goes back to SPOOLED (POST /api/upload/{id}/retry)
 
 
 FINAL: frozenset[State] = frozenset({State.ACTIVE, State.FAILED, State.CANCELLED})
@@ -45,6 +48,7 @@ _FORWARD: dict[tuple[State, Event], State] = {
 
 TRANSITIONS: dict[tuple[State, Event], State] = {
     **_FORWARD,
+    (State.FAILED, Event.RETRY): State.SPOOLED,
     **{(s, Event.FAIL): State.FAILED for s in State if s not in FINAL},
     **{(s, Event.CANCEL): State.CANCELLED for s in State if s not in FINAL},
 }

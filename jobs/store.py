@@ -168,6 +168,9 @@ class RedisJobStore:
                         pipe.expire(self._attempt_key(new.attempt_id), self._ttl)
                     else:
                         pipe.zadd(self._open_key, {job_id: new.updated_at})
+                        if is_final(old.state):  # retried: it must not expire while it runs again
+                            pipe.persist(key)
+                            pipe.persist(self._attempt_key(new.attempt_id))
                     pipe.execute()
                     return new
                 except redis.WatchError:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from gemini.emulator import EmulatorConfig, EmulatorServer
-from tests.helpers.service import RunningService, test_settings
+from tests.helpers.service import RunningService, service_settings
 
 
 @pytest.fixture
@@ -22,9 +22,24 @@ def make_pipeline(tmp_path: Path, redis_url: str, namespace: str, emulator: Emul
     running: list[RunningService] = []
 
     def make(**overrides: Any) -> RunningService:
-        settings = test_settings(tmp_path, redis_url, namespace, gemini_base_url=emulator.base_url,
+        settings = service_settings(tmp_path, redis_url, namespace, gemini_base_url=emulator.base_url,
                                  gemini_api_key=emulator.api_key, gemini_chunk_bytes=1024 * 1024, **overrides)
         svc = RunningService(settings, with_workers=True)
+        running.append(svc)
+        return svc
+
+    yield make
+    for svc in running:
+        svc.stop()
+
+
+@pytest.fixture
+def make_service_only(tmp_path: Path, redis_url: str, namespace: str) -> Iterator[Any]:
+    """The front door alone (no workers); the test may stop it itself (stopping twice is harmless)."""
+    running: list[RunningService] = []
+
+    def make(**overrides: Any) -> RunningService:
+        svc = RunningService(service_settings(tmp_path, redis_url, namespace, **overrides))
         running.append(svc)
         return svc
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.service import RunningService, test_settings
+from tests.helpers.service import RunningService, service_settings
 
 
 @pytest.fixture
@@ -14,7 +14,7 @@ def make_service(tmp_path: Path, redis_url: str, namespace: str) -> Iterator[Any
     running: list[RunningService] = []
 
     def make(**overrides: Any) -> RunningService:
-        svc = RunningService(test_settings(tmp_path, redis_url, namespace, **overrides))
+        svc = RunningService(service_settings(tmp_path, redis_url, namespace, **overrides))
         running.append(svc)
         return svc
 

@@ -13,12 +13,14 @@ from config import Settings, load_settings
 from focalpoint_upload.service import Service
 
 
-def test_settings(tmp_path: Path, redis_url: str | None, namespace: str, **overrides: Any) -> Settings:
+def service_settings(tmp_path: Path, redis_url: str | None, namespace: str, **overrides: Any) -> Settings:
     env = {"FOCALPOINT_DATA_DIR": str(tmp_path / "data"), "FOCALPOINT_PORT": "0",
            "FOCALPOINT_REDIS_NAMESPACE": namespace, "FOCALPOINT_MIN_FREE_SPACE": "1MiB",
            "GEMINI_API_KEY": "test-key",
            # Tests poll status in tight loops; the tests of the status limit set it back explicitly.
-           "FOCALPOINT_LIMIT_STATUS_PER_IP": "100000/minute"}
+           "FOCALPOINT_LIMIT_STATUS_PER_IP": "100000/minute",
+           # Tests leave half-sent uploads behind; their services need not wait long for them at stop.
+           "FOCALPOINT_SHUTDOWN_GRACE": "1s"}
     if redis_url:
         env["REDIS_URL"] = redis_url
     return load_settings(env, **overrides)
@@ -33,6 +35,7 @@ class RunningService:
         self.loop = asyncio.new_event_loop()
         started = threading.Event()
         self.error: BaseException | None = None
+        self.stopped = False
 
         def run() -> None:
             asyncio.set_event_loop(self.loop)
@@ -64,6 +67,10 @@ class RunningService:
         return self.service.frontdoor
 
     def stop(self) -> None:
+        """Graceful stop (see ``Service.stop``); a second call does nothing."""
+        if self.stopped:
+            return
+        self.stopped = True
         fut = asyncio.run_coroutine_threadsafe(self.service.stop(), self.loop)
         fut.result(30)
         self.loop.call_soon_threadsafe(self.loop.stop)

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import require
-from tests.helpers.service import RunningService, test_settings
+from tests.helpers.service import RunningService, service_settings
 
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -100,7 +100,7 @@ def make_service(tmp_path: Path, redis_url: str, namespace: str) -> Iterator[Cal
     running: list[RunningService] = []
 
     def make(with_workers: bool = False, **overrides: Any) -> RunningService:
-        svc = RunningService(test_settings(tmp_path, redis_url, namespace, **overrides), with_workers=with_workers)
+        svc = RunningService(service_settings(tmp_path, redis_url, namespace, **overrides), with_workers=with_workers)
         running.append(svc)
         return svc
 

@@ -1,0 +1,139 @@
+"""The sweeper: no job stays stuck, no spool file outlives its job.
+
+Each sweep looks at every open (non-final) job and at every file in the spool directory:
+
+- SPOOLING with no progress past the ingest idle timeout: its front door died -> FAILED ``ingest_interrupted``,
+  the ``.part`` removed, the attemptId freed (the client may send it again).
+- SPOOLED / UPLOADING (no live lease) / PROCESSING with no progress for ``stale_s``: its message was lost ->
+  a fresh message chain (``Leg.resend``; message generations make this safe even if the old one is alive).
+- Past the job's overall deadline (FOCALPOINT_JOB_DEADLINE) -> FAILED ``deadline_exceeded``.
+- Spool files: removed when their job is ACTIVE (after FOCALPOINT_SPOOL_RETENTION_ACTIVE), FAILED (after
+  FOCALPOINT_SPOOL_RETENTION_FAILED), CANCELLED, or gone; ``.part`` files whose job is not SPOOLING.
+
+Safe from many processes at once: every job change is a compare-and-set and every file removal idempotent.
+``recovering=True`` (start-up of the embedded default, the only process of its deployment) treats every
+SPOOLING job as dead and every job without a live lease as needing a new message at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from config import Settings
+from jobs import Event, IllegalTransition, Job, JobNotFound, JobStore, StaleJob, State
+from jobs.lease import Leases
+
+log = logging.getLogger("focalpoint.sweeper")
+STALE_S = 120.0  # no write for this long in SPOOLED/UPLOADING/PROCESSING means no live message
+_JOB_FILE = re.compile(r"^([A-Za-z0-9_-]{16,64})(\.part)?$")
+
+
+@dataclass
+class SweepReport:
+    open_jobs: int = 0
+    interrupted: int = 0
+    resent: dict[str, int] = field(default_factory=dict)
+    deadline_failed: int = 0
+    spool_removed: int = 0
+    orphans_removed: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+class Sweeper:
+    def __init__(self, settings: Settings, store: JobStore, leases: Leases, resend: Callable[[str], bool],
+                 clock: Callable[[], float], on_stuck: Callable[[str], None] | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.leases = leases
+        self.resend = resend
+        self.clock = clock
+        self.on_stuck = on_stuck or (lambda stage: None)
+
+    def sweep(self, *, recovering: bool = False) -> SweepReport:
+        report = SweepReport()
+        for job_id in self.store.open_jobs():
+            job = self.store.get(job_id)
+            if job is None or job.final:
+                continue
+            report.open_jobs += 1
+            try:
+                self._job(job, report, recovering)
+            except (StaleJob, IllegalTransition, JobNotFound):
+                continue  # it moved while we looked: it is alive
+        self._files(report)
+        if report.interrupted or report.resent or report.deadline_failed:
+            log.warning("sweep_found_stuck_jobs", extra={"fields": report.as_dict()})
+        return report
+
+    def _job(self, job: Job, report: SweepReport, recovering: bool) -> None:
+        now = self.clock()
+        idle = now - job.updated_at
+        s = self.settings
+        if now - (job.retried_at or job.created_at) > s.job_deadline_s:
+            self._fail(job, "deadline_exceeded", "The upload did not finish within its deadline.")
+            report.deadline_failed += 1
+            self.on_stuck(str(job.state))
+            return
+        if job.state == State.SPOOLING:
+            if recovering or idle > s.ingest_idle_timeout_s + 30:
+                self._fail(job, "ingest_interrupted", "The upload stopped arriving before it was complete.")
+                _unlink(Path(f"{job.spool_path}.part"))
+                self.store.release_attempt(job.attempt_id, job.job_id)
+                report.interrupted += 1
+                self.on_stuck(str(job.state))
+            return
+        if job.state == State.UPLOADING and self.leases.held(job.job_id):
+            return  # a run is uploading it right now
+        if (recovering or idle > STALE_S) and self.resend(job.job_id):
+            report.resent[str(job.state)] = report.resent.get(str(job.state), 0) + 1
+            self.on_stuck(str(job.state))
+
+    def _fail(self, job: Job, code: str, message: str) -> None:
+        self.store.transition(job.job_id, Event.FAIL, expect=job.state, error_code=code, error_message=message,
+                              error_retryable=True)
+        log.error("job_failed", extra={"fields": {"jobId": job.job_id, "attemptId": job.attempt_id,
+                                                  "stage": str(job.state), "code": code, "by": "sweeper"}})
+
+    def _files(self, report: SweepReport) -> None:
+        spool = self.settings.spool_dir
+        if not spool.is_dir():
+            return
+        now = self.clock()
+        for path in spool.iterdir():
+            m = _JOB_FILE.match(path.name)
+            if m is None or not path.is_file():
+                continue
+            job = self.store.get(m.group(1))
+            if job is None:
+                if _older_than(path, now, 60):  # no job claims it (its record expired, or it never had one)
+                    report.orphans_removed += _unlink(path)
+                continue
+            if m.group(2):  # .part: only a SPOOLING job may have one
+                if job.state != State.SPOOLING:
+                    report.orphans_removed += _unlink(path)
+                continue
+            keep_for = {State.ACTIVE: self.settings.spool_retention_active_s,
+                        State.FAILED: self.settings.spool_retention_failed_s, State.CANCELLED: 0.0}.get(job.state)
+            if keep_for is not None and now - job.updated_at >= keep_for:
+                report.spool_removed += _unlink(path)
+
+
+def _older_than(path: Path, now: float, seconds: float) -> bool:
+    try:
+        return now - path.stat().st_mtime > seconds
+    except FileNotFoundError:
+        return False
+
+
+def _unlink(path: Path) -> int:
+    try:
+        path.unlink()
+        return 1
+    except FileNotFoundError:
+        return 0

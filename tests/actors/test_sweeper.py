@@ -1,0 +1,128 @@
+"""The sweeper on a real Redis and a real spool directory; the clock is moved by hand."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import redis
+
+from actors.sweeper import STALE_S, Sweeper
+from jobs import Event, Job, RedisJobStore, State, new_job_id
+from jobs.lease import Leases
+from tests.conftest import FakeClock
+from tests.helpers.service import service_settings
+
+
+class Sends:
+    """Records the sweeper's re-sends (the message edge; the leg itself is tested end to end)."""
+
+    def __init__(self) -> None:
+        self.jobs: list[str] = []
+
+    def __call__(self, job_id: str) -> bool:
+        self.jobs.append(job_id)
+        return True
+
+
+def setup(tmp_path: Path, redis_client: redis.Redis, namespace: str, clock: FakeClock):  # type: ignore[no-untyped-def]
+    settings = service_settings(tmp_path, None, namespace, ingest_idle_timeout_s=60.0,
+                             spool_retention_failed_s=3600.0, job_deadline_s=6 * 3600.0)
+    settings.spool_dir.mkdir(parents=True)
+    store = RedisJobStore(redis_client, namespace, clock, 3600)
+    leases = Leases(redis_client, namespace, ttl_s=30)
+    sends = Sends()
+    return settings, store, leases, sends, Sweeper(settings, store, leases, sends, clock)
+
+
+def make_job(store: RedisJobStore, clock: FakeClock, spool: Path, *events: Event) -> Job:
+    job_id = new_job_id()
+    job = Job(job_id=job_id, attempt_id=new_job_id(), state=State.SPOOLING, created_at=clock(),
+              updated_at=clock(), spool_path=str(spool / job_id))
+    store.claim(job)
+    for event in events:
+        job = store.transition(job_id, event)
+    return job
+
+
+def test_a_spooling_job_whose_front_door_died_fails_and_its_part_file_goes(tmp_path: Path, redis_client: redis.Redis,
+                                                                          namespace: str, clock: FakeClock) -> None:
+    settings, store, _, _, sweeper = setup(tmp_path, redis_client, namespace, clock)
+    job = make_job(store, clock, settings.spool_dir)
+    part = Path(f"{job.spool_path}.part")
+    part.write_bytes(b"half")
+    clock.advance(60)
+    assert sweeper.sweep().interrupted == 0  # still within the idle timeout: could be alive
+    clock.advance(31)
+    report = sweeper.sweep()
+    assert report.interrupted == 1
+    failed = store.get(job.job_id)
+    assert failed.state is State.FAILED and failed.error_code == "ingest_interrupted"
+    assert not part.exists()
+    assert store.find_by_attempt(job.attempt_id) is None  # the client may send the attempt again
+
+
+def test_jobs_without_progress_get_a_new_message_unless_a_run_holds_them(tmp_path: Path, redis_client: redis.Redis,
+                                                                        namespace: str, clock: FakeClock) -> None:
+    settings, store, leases, sends, sweeper = setup(tmp_path, redis_client, namespace, clock)
+    spooled = make_job(store, clock, settings.spool_dir, Event.SPOOL_COMPLETE)
+    uploading = make_job(store, clock, settings.spool_dir, Event.SPOOL_COMPLETE, Event.UPLOAD_STARTED)
+    leased = make_job(store, clock, settings.spool_dir, Event.SPOOL_COMPLETE, Event.UPLOAD_STARTED)
+    processing = make_job(store, clock, settings.spool_dir, Event.SPOOL_COMPLETE, Event.UPLOAD_STARTED,
+                          Event.UPLOAD_FINISHED)
+    assert leases.acquire(leased.job_id)
+    assert sweeper.sweep().resent == {}
+    clock.advance(STALE_S + 1)
+    report = sweeper.sweep()
+    assert sorted(sends.jobs) == sorted([spooled.job_id, uploading.job_id, processing.job_id])
+    assert report.resent == {"SPOOLED": 1, "UPLOADING": 1, "PROCESSING": 1}
+
+
+def test_recovery_at_start_up_does_not_wait(tmp_path: Path, redis_client: redis.Redis, namespace: str,
+                                            clock: FakeClock) -> None:
+    settings, store, _, sends, sweeper = setup(tmp_path, redis_client, namespace, clock)
+    spooling = make_job(store, clock, settings.spool_dir)
+    spooled = make_job(store, clock, settings.spool_dir, Event.SPOOL_COMPLETE)
+    report = sweeper.sweep(recovering=True)
+    assert report.interrupted == 1 and store.get(spooling.job_id).state is State.FAILED
+    assert sends.jobs == [spooled.job_id]
+
+
+def test_a_job_past_its_deadline_fails(tmp_path: Path, redis_client: redis.Redis, namespace: str,
+                                       clock: FakeClock) -> None:
+    settings, store, _, _, sweeper = setup(tmp_path, redis_client, namespace, clock)
+    job = make_job(store, clock, settings.spool_dir, Event.SPOOL_COMPLETE, Event.UPLOAD_STARTED)
+    clock.advance(6 * 3600 + 1)
+    assert sweeper.sweep().deadline_failed == 1
+    assert store.get(job.job_id).error_code == "deadline_exceeded"
+
+
+def test_spool_files_follow_their_jobs_retention_and_orphans_go(tmp_path: Path, redis_client: redis.Redis,
+                                                                namespace: str) -> None:
+    clock = FakeClock(time.time())  # orphan detection compares file mtimes with the clock
+    settings, store, _, _, sweeper = setup(tmp_path, redis_client, namespace, clock)
+    spool = settings.spool_dir
+    active = make_job(store, clock, spool, Event.SPOOL_COMPLETE, Event.UPLOAD_STARTED, Event.UPLOAD_FINISHED,
+                      Event.FILE_ACTIVE)
+    failed = make_job(store, clock, spool, Event.SPOOL_COMPLETE, Event.FAIL)
+    waiting = make_job(store, clock, spool, Event.SPOOL_COMPLETE)
+    for job in (active, failed, waiting):
+        Path(job.spool_path).write_bytes(b"x")
+    orphan = spool / new_job_id()
+    orphan.write_bytes(b"nobody's")
+    os.utime(orphan, (time.time() - 3600, time.time() - 3600))
+    stray_part = spool / f"{active.job_id}.part"
+    stray_part.write_bytes(b"left over")
+    unrelated = spool / "README.txt"
+    unrelated.write_text("not ours to judge")
+    report = sweeper.sweep()
+    assert not Path(active.spool_path).exists()  # retention after ACTIVE is 0 by default
+    assert Path(failed.spool_path).exists()  # kept for a retry for FOCALPOINT_SPOOL_RETENTION_FAILED
+    assert Path(waiting.spool_path).exists()
+    assert not orphan.exists() and not stray_part.exists()
+    assert unrelated.exists()
+    assert (report.spool_removed, report.orphans_removed) == (1, 2)
+    clock.advance(3601)
+    sweeper.sweep()
+    assert not Path(failed.spool_path).exists()
