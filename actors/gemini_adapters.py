@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from actors.ports import RemoteFile
 from config import Settings
@@ -12,6 +13,8 @@ from gemini.files import GeminiFiles
 from gemini.model import FileInfo
 from gemini.resumable import ResumableClient
 from gemini.uploader import Uploader
+from observability.gemini_calls import CountedGeminiFiles, CountedResumableClient
+from observability.metrics import Metrics
 
 
 def _remote(info: FileInfo) -> RemoteFile:
@@ -27,10 +30,11 @@ class ResumableUploader:
     once (query, continue), anything that asks for patience (Retry-After, 5xx twice in a row) comes back
     to the leg as GeminiTransient, which waits in a delayed message instead."""
 
-    def __init__(self, settings: Settings) -> None:
-        self._client = ResumableClient(api_key=settings.gemini_api_key or "", base_url=settings.gemini_base_url,
-                                       api_version=settings.gemini_api_version,
-                                       timeout_s=settings.gemini_http_timeout_s)
+    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
+        options: dict[str, Any] = {"api_key": settings.gemini_api_key or "", "base_url": settings.gemini_base_url,
+                                   "api_version": settings.gemini_api_version,
+                                   "timeout_s": settings.gemini_http_timeout_s}
+        self._client = CountedResumableClient(metrics, **options) if metrics else ResumableClient(**options)
         self._uploader = Uploader(self._client, chunk_bytes=settings.gemini_chunk_bytes, max_retries=2,
                                   max_inline_wait_s=0.0, backoff_s=(0.0,))
 
@@ -47,9 +51,11 @@ class ResumableUploader:
 class Files:
     """``files.get`` / ``files.delete`` through the google-genai SDK."""
 
-    def __init__(self, settings: Settings) -> None:
-        self._files = GeminiFiles(api_key=settings.gemini_api_key or "", base_url=settings.gemini_base_url,
-                                  api_version=settings.gemini_api_version, timeout_s=settings.gemini_http_timeout_s)
+    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
+        options: dict[str, Any] = {"api_key": settings.gemini_api_key or "", "base_url": settings.gemini_base_url,
+                                   "api_version": settings.gemini_api_version,
+                                   "timeout_s": settings.gemini_http_timeout_s}
+        self._files = CountedGeminiFiles(metrics, **options) if metrics else GeminiFiles(**options)
 
     def get(self, name: str) -> RemoteFile:
         return _remote(self._files.get(name))
@@ -58,9 +64,9 @@ class Files:
         self._files.delete(name, missing_ok=True)
 
 
-def make_uploader(settings: Settings) -> ResumableUploader:
-    return ResumableUploader(settings)
+def make_uploader(settings: Settings, metrics: Metrics | None = None) -> ResumableUploader:
+    return ResumableUploader(settings, metrics)
 
 
-def make_files(settings: Settings) -> Files:
-    return Files(settings)
+def make_files(settings: Settings, metrics: Metrics | None = None) -> Files:
+    return Files(settings, metrics)

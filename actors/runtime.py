@@ -20,7 +20,6 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.rate_limits import ConcurrentRateLimiter
 from dramatiq.rate_limits.backends import RedisBackend
 
-from actors.alerts import SentryAlerts
 from actors.dispatch import CANCEL_ACTOR, GEMINI_QUEUE, UPLOAD_ACTOR
 from actors.leg import Leg
 from actors.sweeper import Sweeper
@@ -28,6 +27,9 @@ from actors.sweeploop import SweepLoop
 from config import Settings
 from jobs import Event, IllegalTransition, JobNotFound, JobStore, StaleJob
 from jobs.lease import Leases
+from observability.alerts import JobFailureAlerts
+from observability.metrics import Metrics
+from observability.worker_metrics import instrument_worker_broker
 
 log = logging.getLogger("focalpoint.actors")
 POLL_ACTOR = "poll_gemini_file"
@@ -87,13 +89,15 @@ def build_actors(broker: dramatiq.Broker, leg: Callable[[], Leg], store: JobStor
         job_id = (message.get("args") or [None])[0]
         if not isinstance(job_id, str):
             return
+        before = store.get(job_id)
         try:
             store.transition(job_id, Event.FAIL, error_code="internal_error", error_retryable=True,
                              error_message="The upload worker failed repeatedly; the incident was reported.")
         except (StaleJob, IllegalTransition, JobNotFound):
             return
         log.error("job_crashed", extra={"fields": {"jobId": job_id, "actor": message.get("actor_name"), **retries}})
-        leg().alerts.job_failed(job_id, "", "worker", "internal_error", "retries exhausted")
+        leg().alerts.job_failed(job_id, before.attempt_id if before else "", str(before.state) if before else "worker",
+                                "internal_error", "retries exhausted")
 
     def actor(fn: Callable[..., None], name: str, **options: Any) -> dramatiq.Actor[Any, Any]:
         return dramatiq.Actor(fn, broker=broker, actor_name=name, queue_name=GEMINI_QUEUE, priority=0,
@@ -109,15 +113,16 @@ def build_actors(broker: dramatiq.Broker, leg: Callable[[], Leg], store: JobStor
 
 
 def make_leg(settings: Settings, store: JobStore, client: redis.Redis, actors: Actors,
-             clock: Callable[[], float]) -> Leg:
+             clock: Callable[[], float], metrics: Metrics | None = None) -> Leg:
     from actors.gemini_adapters import make_files, make_uploader
 
-    return Leg(settings=settings, store=store, uploader=make_uploader(settings), files=make_files(settings),
+    return Leg(settings=settings, store=store, uploader=make_uploader(settings, metrics),
+               files=make_files(settings, metrics),
                schedule=DramatiqScheduler(actors.upload, actors.poll),
                slots=RedisSlots(client, settings.redis_namespace, settings.gemini_max_concurrent_uploads,
                                 ttl_s=UPLOAD_SLICE_S + 120),
                lease=Leases(client, settings.redis_namespace, ttl_s=max(3.0, settings.worker_heartbeat_timeout_s)),
-               alerts=SentryAlerts(), clock=clock, slice_s=UPLOAD_SLICE_S)
+               alerts=JobFailureAlerts(metrics), clock=clock, slice_s=UPLOAD_SLICE_S)
 
 
 class Workers:
@@ -142,18 +147,20 @@ class Workers:
 
 
 def make_sweeper(settings: Settings, store: JobStore, client: redis.Redis, leg: Leg,
-                 clock: Callable[[], float]) -> Sweeper:
+                 clock: Callable[[], float], metrics: Metrics | None = None) -> Sweeper:
     leases = Leases(client, settings.redis_namespace, ttl_s=max(3.0, settings.worker_heartbeat_timeout_s))
-    return Sweeper(settings, store, leases, leg.resend, clock)
+    return Sweeper(settings, store, leases, leg.resend, clock, alerts=leg.alerts,
+                   on_stuck=metrics.stuck_job if metrics is not None else None)
 
 
 def start_workers(settings: Settings, broker: RedisBroker, store: JobStore, clock: Callable[[], float],
-                  client: redis.Redis) -> Workers:
+                  client: redis.Redis, metrics: Metrics | None = None) -> Workers:
     """Declare the actors, build the leg, start the worker threads and the sweeper (a first sweep at once:
     start-up recovery; on the embedded default, the only process of its deployment, as ``recovering``)."""
     box: list[Leg] = []
     actors = build_actors(broker, lambda: box[0], store)
-    box.append(make_leg(settings, store, client, actors, clock))
-    sweeps = SweepLoop(make_sweeper(settings, store, client, box[0], clock), client, settings,
+    box.append(make_leg(settings, store, client, actors, clock, metrics))
+    instrument_worker_broker(broker, metrics)
+    sweeps = SweepLoop(make_sweeper(settings, store, client, box[0], clock, metrics), client, settings,
                        recovering=settings.embedded)
     return Workers(broker, settings.worker_threads, box[0], sweeps).start()

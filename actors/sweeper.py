@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from actors.ports import Alerts
 from config import Settings
 from jobs import Event, IllegalTransition, Job, JobNotFound, JobStore, StaleJob, State
 from jobs.lease import Leases
@@ -47,12 +48,14 @@ class SweepReport:
 
 class Sweeper:
     def __init__(self, settings: Settings, store: JobStore, leases: Leases, resend: Callable[[str], bool],
-                 clock: Callable[[], float], on_stuck: Callable[[str], None] | None = None) -> None:
+                 clock: Callable[[], float], alerts: Alerts | None = None,
+                 on_stuck: Callable[[str], None] | None = None) -> None:
         self.settings = settings
         self.store = store
         self.leases = leases
         self.resend = resend
         self.clock = clock
+        self.alerts = alerts
         self.on_stuck = on_stuck or (lambda stage: None)
 
     def sweep(self, *, recovering: bool = False) -> SweepReport:
@@ -99,6 +102,8 @@ class Sweeper:
                               error_retryable=True)
         log.error("job_failed", extra={"fields": {"jobId": job.job_id, "attemptId": job.attempt_id,
                                                   "stage": str(job.state), "code": code, "by": "sweeper"}})
+        if self.alerts is not None:
+            self.alerts.job_failed(job.job_id, job.attempt_id, str(job.state), code, message)
 
     def _files(self, report: SweepReport) -> None:
         spool = self.settings.spool_dir

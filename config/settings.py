@@ -51,6 +51,7 @@ class Settings:
     spool_retention_failed_s: float
     worker_threads: int
     worker_heartbeat_timeout_s: float
+    worker_metrics_port: int | None
     limit_ingest_per_attempt: str
     limit_new_uploads_per_ip: str
     limit_status_per_ip: str
@@ -169,6 +170,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("FOCALPOINT_SPOOL_RETENTION_FAILED", "spool_retention_failed_s", parse.duration, "24h",
              "How long a spool file is kept after its job FAILED, so it can be retried."),
     Variable("FOCALPOINT_WORKER_THREADS", "worker_threads", _positive, "4", "Dramatiq worker threads per process."),
+    Variable("FOCALPOINT_WORKER_METRICS_PORT", "worker_metrics_port", _opt(_port), "",
+             "`worker` serves its Prometheus metrics on this port (unset: off). Front doors serve /metrics."),
     Variable("FOCALPOINT_WORKER_HEARTBEAT_TIMEOUT", "worker_heartbeat_timeout_s", parse.duration, "30s",
              "A worker silent this long is dead: its messages go to another worker (within a few seconds more)."),
     Variable("FOCALPOINT_LIMIT_INGEST_PER_ATTEMPT", "limit_ingest_per_attempt", parse.rate, "2/minute",

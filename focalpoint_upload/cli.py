@@ -44,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     emulator.add_argument("--processing-seconds", type=float, default=2.0,
                           help="how long a file stays PROCESSING before it is ACTIVE")
     sub.add_parser("settings", help="list every setting, its variable, default and meaning")
+    sub.add_parser("report", help="requests per attemptId and response times from the JSON request logs "
+                                  "(see `focalpoint-upload report --help`)", add_help=False)
     sweep = sub.add_parser("sweep", help="find stuck jobs and stale spool files once, fix them, print a report")
     sweep.add_argument("--recovering", action="store_true",
                        help="treat every SPOOLING job as dead and re-send every job without a live upload "
@@ -52,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["report"]:  # its own argument parser; reads logs, needs no settings
+        from observability.report import main as report_main
+
+        return report_main(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "settings":
         return _print_settings()
@@ -84,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"focalpoint-upload: configuration error: {exc}", file=sys.stderr)
         return 2
     setup_logging(settings.log_level, settings.log_file)
+    from observability.sentry import init_sentry
+
+    init_sentry(settings, args.command)  # before any broker is built: Sentry's Dramatiq integration patches it
     if args.command == "serve":
         return asyncio.run(_serve(settings))
     if args.command == "sweep":

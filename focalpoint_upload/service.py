@@ -19,6 +19,11 @@ import tornado.netutil
 
 from config import Settings
 from focalpoint_upload.embedded import EmbeddedRedis
+from observability.handlers import observability_routes
+from observability.jobs_gauge import JobStateCollector, count_open_jobs
+from observability.metrics import Metrics
+from observability.presence import dramatiq_namespace
+from observability.readiness import accepting_check, redis_check, spool_check, workers_check
 
 log = logging.getLogger("focalpoint.service")
 
@@ -38,6 +43,7 @@ class Service:
         self.port = 0
         self.frontdoor: Any = None
         self.workers: Any = None
+        self.metrics: Metrics | None = None
         self._client: redis.Redis | None = None
 
     def start_redis(self) -> str:
@@ -58,13 +64,16 @@ class Service:
         url = self.start_redis()
         self._client = redis_client(url)
         store = RedisJobStore(self._client, s.redis_namespace, self.clock, s.job_ttl_s)
+        client = self._client
+        self.metrics = Metrics()
+        self.metrics.watch(JobStateCollector(lambda: count_open_jobs(client, s.redis_namespace), self.clock))
         broker = make_broker(url, s.redis_namespace, s.worker_heartbeat_timeout_s)
         self.frontdoor = Frontdoor(settings=s, store=store, dispatcher=DramatiqDispatcher(broker), clock=self.clock,
-                                   limits=self._limits(url))
+                                   limits=self._limits(url), metrics=self.metrics)
         if with_workers if with_workers is not None else s.embedded:
             from actors.runtime import start_workers
 
-            self.workers = start_workers(s, broker, store, self.clock, self._client)
+            self.workers = start_workers(s, broker, store, self.clock, self._client, self.metrics)
         self.server = make_server(make_app(self.frontdoor, self._extra_routes()))
         sockets = tornado.netutil.bind_sockets(s.port, s.host)
         self.server.add_sockets(sockets)
@@ -82,7 +91,17 @@ class Service:
     def _extra_routes(self) -> list[Any]:
         from frontdoor.pages import page_routes
 
-        return page_routes(self.frontdoor)
+        s, client, fd = self.settings, self._client, self.frontdoor
+        assert client is not None and self.metrics is not None
+        checks = {
+            "redis": redis_check(client.ping),
+            "spool": spool_check(s.spool_dir),
+            "workers": workers_check(client, dramatiq_namespace(s.redis_namespace), s.worker_heartbeat_timeout_s,
+                                     self.clock),
+            "accepting": accepting_check(lambda: bool(fd.accepting)),
+        }
+        return [*observability_routes(registry=self.metrics.registry, checks=checks, executor=fd.executor),
+                *page_routes(fd)]
 
     async def stop(self, grace_s: float | None = None) -> None:
         """Graceful shutdown: take no new uploads, let running ones finish within ``grace_s`` (default

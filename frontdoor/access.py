@@ -58,3 +58,5 @@ class AccessLog:
             "remoteIp": h.request.remote_ip,
         }
         log.info("upload_request", extra={"fields": fields})
+        if h.fd.metrics is not None:
+            h.fd.metrics.access_line(fields)

@@ -35,6 +35,7 @@ from jobs import Event, IllegalTransition, Job, JobNotFound, StaleJob, State, ne
 from ratelimit import Decision, render_headers
 
 if TYPE_CHECKING:
+    from frontdoor.context import Frontdoor
     from frontdoor.upload import UploadHandler
 
 ATTEMPT_ID = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
@@ -93,7 +94,7 @@ async def admit(h: UploadHandler) -> Admission:
     if fd.limits is not None:
         decision = await fd.call(fd.limits.check_ingest, attempt_id)
         if not decision.allowed:
-            adm.refusal = _rate_limited(decision)
+            adm.refusal = _rate_limited(fd, decision)
             return adm
     if existing is not None:
         if not stale_spooling(existing, s, fd.clock()):
@@ -117,7 +118,7 @@ async def admit(h: UploadHandler) -> Admission:
     if fd.limits is not None and existing is None:
         decision = await fd.call(fd.limits.check_new_upload, h.client_ip())
         if not decision.allowed:
-            adm.refusal = _rate_limited(decision)
+            adm.refusal = _rate_limited(fd, decision)
             return adm
 
     now, job_id = fd.clock(), new_job_id()
@@ -161,7 +162,9 @@ async def _fail_stale(h: UploadHandler, job: Job) -> None:
     await h.fd.call(h.fd.store.release_attempt, job.attempt_id, job.job_id)
 
 
-def _rate_limited(decision: Decision) -> ApiError:
+def _rate_limited(fd: Frontdoor, decision: Decision) -> ApiError:
+    if fd.metrics is not None:
+        fd.metrics.ratelimit_rejected(decision.policy, degraded=decision.degraded)
     return limit_error(decision, "Too many upload requests")
 
 

@@ -15,6 +15,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 
 from config import Settings
 from jobs import JobStore
+from observability.metrics import Metrics
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -52,6 +53,7 @@ class Frontdoor:
         default_factory=lambda: ThreadPoolExecutor(max_workers=16, thread_name_prefix="frontdoor"))
     accepting: bool = True  # False once shutdown has begun: new uploads are refused with 503
     inflight: set[Any] = field(default_factory=set)  # upload handlers spooling right now
+    metrics: Metrics | None = None
 
     async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()

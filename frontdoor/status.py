@@ -49,6 +49,8 @@ class StatusHandler(BaseHandler):
         for name, value in render_headers(decision).items():
             self.set_header(name, value)
         if not decision.allowed:
+            if self.fd.metrics is not None:
+                self.fd.metrics.ratelimit_rejected(decision.policy, degraded=decision.degraded)
             raise limit_error(decision, "Too many status requests")
 
     def compute_etag(self) -> str | None:

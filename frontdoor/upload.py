@@ -29,6 +29,7 @@ from frontdoor.base import BaseHandler
 from frontdoor.errors import ApiError, insufficient_storage, too_large
 from frontdoor.spool import SpoolWriter
 from jobs import Event, IllegalTransition, JobNotFound, StaleJob, State
+from observability.sentry import capture_exception
 
 log = logging.getLogger("focalpoint.frontdoor")
 PROGRESS_EVERY_S = 1.0
@@ -63,7 +64,20 @@ class UploadHandler(BaseHandler):
 
     # --- body ---------------------------------------------------------------------------------------------
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
-        # Never raise from here: Tornado would close the connection with no answer (field notes).
+        # Never raise from here: Tornado would close the connection with no answer and the error would escape
+        # its reporting (field notes). A bug becomes a Sentry event and a 500 after the body is drained.
+        try:
+            return self._receive(chunk)
+        except Exception as exc:
+            return self._internal_error(exc, "data_received")
+
+    def _internal_error(self, exc: Exception, where: str) -> Awaitable[None]:
+        log.error("upload_internal_error", exc_info=exc, extra={"fields": {"requestId": self.request_id,
+                                                                           "where": where}})
+        capture_exception(exc, where=where, requestId=self.request_id, **self.access_fields())
+        return self._fail_ingest(ApiError(500, "internal", "Something went wrong on our side; it has been logged."))
+
+    def _receive(self, chunk: bytes) -> Awaitable[None] | None:
         self.access.body_bytes += len(chunk)
         self.last_byte_mono = time.monotonic()
         self.access.last_byte_at = self.fd.clock()
@@ -91,6 +105,8 @@ class UploadHandler(BaseHandler):
                 await wait
         except OSError as exc:
             await self._fail_ingest(insufficient_storage(f"Writing the spool file failed: {exc.strerror}"))
+        except Exception as exc:
+            await self._internal_error(exc, "spool_write")
 
     async def post(self) -> None:
         self.body_done = True
