@@ -227,3 +227,12 @@ def _check(s: Settings) -> None:
         raise ConfigError("GEMINI_CHUNK_SIZE", "must be at least 256KiB", "8MiB")
     if s.ingest_idle_timeout_s <= 0:
         raise ConfigError("FOCALPOINT_INGEST_IDLE_TIMEOUT", "must be more than 0", "60s")
+
+
+def markdown_table() -> str:
+    """The README's settings table (``focalpoint-upload settings --markdown``; a test keeps them equal)."""
+    rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    for var in VARIABLES:
+        default = f"`{var.default}`" if var.default else "(unset)"
+        rows.append(f"| `{var.env}` | {default} | {var.doc} |")
+    return "\n".join(rows)

@@ -43,7 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     emulator.add_argument("--api-key", default="emulator-key", help="the API key the emulator accepts")
     emulator.add_argument("--processing-seconds", type=float, default=2.0,
                           help="how long a file stays PROCESSING before it is ACTIVE")
-    sub.add_parser("settings", help="list every setting, its variable, default and meaning")
+    settings_cmd = sub.add_parser("settings", help="list every setting, its variable, default and meaning")
+    settings_cmd.add_argument("--markdown", action="store_true", help="as the README's table")
     sub.add_parser("report", help="requests per attemptId and response times from the JSON request logs "
                                   "(see `focalpoint-upload report --help`)", add_help=False)
     sweep = sub.add_parser("sweep", help="find stuck jobs and stale spool files once, fix them, print a report")
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         return report_main(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "settings":
-        return _print_settings()
+        return _print_settings(markdown=args.markdown)
     if args.command == "emulator":
         from gemini.emulator import EmulatorConfig
         from gemini.emulator import serve as serve_emulator
@@ -161,9 +162,12 @@ def _sweep(settings: Settings, *, recovering: bool) -> int:
     return 0
 
 
-def _print_settings() -> int:
-    from config.settings import VARIABLES
+def _print_settings(*, markdown: bool = False) -> int:
+    from config.settings import VARIABLES, markdown_table
 
+    if markdown:
+        print(markdown_table())
+        return 0
     for var in VARIABLES:
         print(f"{var.env}={var.default or ''}\n    {var.doc}")
     return 0
