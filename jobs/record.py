@@ -99,7 +99,7 @@ class Job:
                 "bytesTotal": self.bytes_total,
                 "bytesUploaded": self.bytes_uploaded,
             },
-            "fileUri": self.gemini_file_uri,
+            "fileUri": self.gemini_file_uri if self.state == State.ACTIVE else None,  # usable only once ACTIVE
             "fileName": self.file_name,
             "mimeType": self.mime_type,
             "sha256": self.sha256,
