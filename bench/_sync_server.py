@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import sys
@@ -57,7 +58,7 @@ class SyncUpload(tornado.web.RequestHandler):
                     raise tornado.web.HTTPError(502, "Gemini could not process the file")
                 await asyncio.sleep(self.poll_s)
                 polls += 1
-                f = await loop.run_in_executor(None, lambda: self.client.files.get(name=f.name or ""))
+                f = await loop.run_in_executor(None, functools.partial(self.client.files.get, name=f.name or ""))
             t3 = time.monotonic()
         finally:
             self.path.unlink(missing_ok=True)

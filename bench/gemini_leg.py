@@ -1,6 +1,6 @@
 """The Gemini leg: our resumable uploader vs the google-genai SDK's ``files.upload``, same file, same emulator.
 
-    .venv/bin/python bench/gemini_leg.py [--size 1GiB] [--repeats 3] [--chunk 8MiB] [--quick]
+    .venv/bin/python bench/gemini_leg.py [--size 1GiB] [--repeats 5] [--chunk 8MiB] [--quick]
 
 Each upload runs in a fresh process (``bench/_gemini_client.py``) against one emulator process (Google's 8 MiB
 granularity), alternating ours / SDK per repeat. Figures (medians over the repeats):
@@ -41,6 +41,7 @@ from _common import (
     start_emulator,
     table,
 )
+
 from config.parse import size as parse_size
 
 
@@ -67,7 +68,7 @@ def wire(base_url: str, size: int) -> dict[str, int]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", default="1GiB")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--chunk", default="8MiB", help="chunk size of both clients (the SDK's is fixed at 8 MiB)")
     ap.add_argument("--quick", action="store_true", help="smoke check: 128 MiB, 2 repeats")
     a = ap.parse_args()
@@ -120,7 +121,8 @@ def main() -> int:
                     f"ok={d.get('ok_after_restart', d.get('ok'))}, {d['sessions']} sessions")
         rows.append([name, fmt(mbs, 0), fmt(median([r["peak_rss_mib"] for r in rs])),
                      fmt(median([r["rss_before_mib"] for r in rs])), fmt(d["resent"] / 2**20, 1), what])
-        summary.append({"impl": impl, "mbs": round(mbs), "peak_rss_mib": round(median([r["peak_rss_mib"] for r in rs]), 1),
+        peak = median([r["peak_rss_mib"] for r in rs])
+        summary.append({"impl": impl, "mbs": round(mbs), "peak_rss_mib": round(peak, 1),
                         "resent_mib_after_drop": round(d["resent"] / 2**20, 1)})
     ours, sdk = summary
     print()

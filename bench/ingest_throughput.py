@@ -29,9 +29,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
-    GiB,
     MB,
-    MiB,
     Child,
     Workdir,
     clear_dir,
@@ -49,6 +47,7 @@ from _common import (
     start_helper,
     table,
 )
+
 from config.parse import size as parse_size
 
 
@@ -127,7 +126,7 @@ def main() -> int:
     targets = {"raw": 0.60, "multipart": 0.50}
     rows, summary = [], []
     for case, r in runs.items():
-        m = lambda side, key: median([x[key] for x in r[side]])  # noqa: E731
+        m = lambda side, key, r=r: median([x[key] for x in r[side]])  # noqa: E731
         ratio = m("fd", "answer_mbs") / m("sink", "answer_mbs")
         target = targets.get(case)
         rss = max(x["rss"] for x in r["fd"])

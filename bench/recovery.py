@@ -46,6 +46,7 @@ from _common import (
     table,
     wait_job,
 )
+
 from config.parse import size as parse_size
 
 

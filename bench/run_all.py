@@ -4,7 +4,7 @@
 
 Each script runs as its own process with its defaults (or ``--quick``); their full output streams through,
 and the ``BENCH-SUMMARY`` line each prints is collected into the combined table. ratelimit_check.py (an older
-micro-benchmark of one limiter check) is run last. Total with defaults: about 12-15 minutes.
+micro-benchmark of one limiter check) is run last. Total with defaults: about 9-10 minutes.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def run(script: str, quick: bool) -> tuple[dict[str, Any] | None, float, int]:
 
 def combined(results: dict[str, tuple[dict[str, Any] | None, float, int]]) -> list[list[str]]:
     rows: list[list[str]] = []
-    for key, (s, took, rc) in results.items():
+    for key, (s, took, _rc) in results.items():
         if s is None:
             rows.append([key, "(failed)", "-", "-", "-", f"{took:.0f}"])
             continue
@@ -92,7 +92,7 @@ def main() -> int:
         subprocess.run([PY, str(BENCH / "ratelimit_check.py"), "--checks", "300" if a.quick else "3000"], cwd=ROOT)
     print("\n===== combined")
     print_machine()
-    print(table(["benchmark", "case", "figure (median)", "baseline, same run", "target", "script s"],
+    print(table(["benchmark", "case", "figure (median)", "baseline (same run) or detail", "target", "script s"],
                 combined(results)))
     print(f"\n(total {time.monotonic() - started:.0f} s)")
     return 0 if all(rc == 0 for _, _, rc in results.values()) else 1

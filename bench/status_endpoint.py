@@ -132,7 +132,8 @@ def main() -> int:
     print(table(["case", "req/s", "p50 ms", "p99 ms", "server CPU ms/req", "req/s vs baseline",
                  "CPU vs baseline", "answers (all repeats)"], rows))
     print(f"\n({a.conns} keep-alive connections, closed loop, {a.seconds:g} s measured after {a.warmup:g} s warm-up, "
-          f"medians of {a.repeats} repeats; the load generator shares the 2 cores; took {time.monotonic() - started:.0f} s)")
+          f"medians of {a.repeats} repeats; the load generator shares the 2 cores; "
+          f"took {time.monotonic() - started:.0f} s)")
     emit_summary("status_endpoint", summary)
     return 0
 

@@ -50,6 +50,7 @@ from _common import (
     table,
     wait_job,
 )
+
 from config.parse import size as parse_size
 
 
@@ -171,13 +172,14 @@ def main() -> int:
             redis_cleanup(ns)
 
     rows, summary = [], []
-    for label, size, n in zip(labels, sizes, runs, strict=True):
+    for label, size in zip(labels, sizes, strict=True):
         for delay in (0.0, a.slow):
             xs, b = new.get((size, delay), []), base.get((size, delay), [])
             p50, p99 = median(xs), pct(xs, 99)
             bm = median(b)
             how = f"median of {len(b)}" if delay == 0 else "measured once, real wait"
-            rows.append([label, f"{delay:g} s", len(xs), fmt(p50), fmt(p99), fmt(median(new_srv.get((size, delay), []))),
+            srv = median(new_srv.get((size, delay), []))
+            rows.append([label, f"{delay:g} s", len(xs), fmt(p50), fmt(p99), fmt(srv),
                          fmt(bm, 0), how, f"{bm / p50:,.0f}x", "met" if p99 < 100 else "MISSED"])
             summary.append({"size": label, "processing_s": delay, "new_p50_ms": round(p50, 1),
                             "new_p99_ms": round(p99, 1), "baseline_ms": round(bm), "speedup": round(bm / p50, 1),
