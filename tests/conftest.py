@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -62,3 +64,25 @@ class FakeClock:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture
+def make_service(tmp_path: Path, redis_url: str, namespace: str) -> Iterator[Callable[..., Any]]:
+    """Start the real service (in-process, real sockets, the test's Redis namespace); stopped afterwards."""
+    from tests.helpers.service import RunningService, service_settings
+
+    running: list[RunningService] = []
+
+    def make(with_workers: bool = False, **overrides: Any) -> RunningService:
+        svc = RunningService(service_settings(tmp_path, redis_url, namespace, **overrides), with_workers=with_workers)
+        running.append(svc)
+        return svc
+
+    yield make
+    for svc in running:
+        svc.stop()
+
+
+@pytest.fixture
+def service(make_service: Callable[..., Any]) -> Any:
+    return make_service()

@@ -32,17 +32,3 @@ def make_pipeline(tmp_path: Path, redis_url: str, namespace: str, emulator: Emul
     for svc in running:
         svc.stop()
 
-
-@pytest.fixture
-def make_service_only(tmp_path: Path, redis_url: str, namespace: str) -> Iterator[Any]:
-    """The front door alone (no workers); the test may stop it itself (stopping twice is harmless)."""
-    running: list[RunningService] = []
-
-    def make(**overrides: Any) -> RunningService:
-        svc = RunningService(service_settings(tmp_path, redis_url, namespace, **overrides))
-        running.append(svc)
-        return svc
-
-    yield make
-    for svc in running:
-        svc.stop()

@@ -4,12 +4,12 @@ embedded default (private Redis, in-process workers) started the way the README 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from gemini.emulator import EmulatorServer
 from tests.e2e.test_pipeline import wait_state
 from tests.helpers.http import attempt_id, upload_raw
 from tests.helpers.procs import serve, worker
+from tests.helpers.wait import wait_for
 
 MiB = 1024 * 1024
 
@@ -53,7 +53,7 @@ def test_a_worker_killed_mid_upload_is_resumed_by_another_from_the_session_offse
         r = upload_raw(port, size, attempt_id())
         assert r.status == 202
         job_id = r.json["jobId"]
-        _wait(lambda: stall.seen >= 4)  # the worker is inside the stalled chunk now
+        wait_for(lambda: stall.seen >= 4)  # the worker is inside the stalled chunk now
         first.kill()
         emulator.emulator.clear_faults()
         second = worker(env, tmp_path / "worker2.log")
@@ -88,14 +88,3 @@ def test_the_embedded_default_runs_redis_and_workers_itself(tmp_path: Path, emul
     finally:
         assert front.stop() == 0
 
-
-def _wait(predicate: Any, timeout: float = 30.0) -> Any:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")

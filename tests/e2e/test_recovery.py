@@ -15,6 +15,7 @@ from jobs import Job, State, new_job_id
 from tests.e2e.test_pipeline import wait_state
 from tests.helpers.http import PartialUpload, attempt_id, request, upload_raw
 from tests.helpers.service import RunningService, service_settings
+from tests.helpers.wait import wait_for
 
 MiB = 1024 * 1024
 
@@ -85,22 +86,22 @@ def test_retry_refuses_failed_ingests_and_lost_spools(make_pipeline: Any, emulat
     att = attempt_id()
     up = PartialUpload(svc.port, 4 * MiB, att)
     up.send(1 * MiB)
-    job = _wait(lambda: svc.frontdoor.store.find_by_attempt(att))
+    job = wait_for(lambda: svc.frontdoor.store.find_by_attempt(att))
     up.close()
-    _wait(lambda: svc.frontdoor.store.get(job.job_id).state == "FAILED")
+    wait_for(lambda: svc.frontdoor.store.get(job.job_id).state == "FAILED")
     refused = request(svc.port, "POST", f"/api/upload/{job.job_id}/retry")
     assert refused.status == 409 and refused.json["error"]["code"] == "not_retryable"
 
 
-def test_graceful_shutdown_lets_running_uploads_finish_and_refuses_new_ones(make_service_only: Any) -> None:
-    svc = make_service_only(shutdown_grace_s=10.0)
+def test_graceful_shutdown_lets_running_uploads_finish_and_refuses_new_ones(make_service: Any) -> None:
+    svc = make_service(shutdown_grace_s=10.0)
     att = attempt_id()
     up = PartialUpload(svc.port, 6 * MiB, att)
     up.send(2 * MiB)
-    _wait(lambda: svc.frontdoor.inflight)
+    wait_for(lambda: svc.frontdoor.inflight)
     stopper = threading.Thread(target=svc.stop)
     stopper.start()
-    _wait(lambda: not svc.frontdoor.accepting)
+    wait_for(lambda: not svc.frontdoor.accepting)
     try:  # a new upload finds the door closed: no new connection is taken during the grace
         fresh = upload_raw(svc.port, 1000, attempt_id())
         assert fresh.status == 503
@@ -114,12 +115,12 @@ def test_graceful_shutdown_lets_running_uploads_finish_and_refuses_new_ones(make
     assert job.state == "SPOOLED"  # the next start (or another worker) continues from here
 
 
-def test_graceful_shutdown_cuts_uploads_that_outlast_the_grace(make_service_only: Any) -> None:
-    svc = make_service_only(shutdown_grace_s=0.3)
+def test_graceful_shutdown_cuts_uploads_that_outlast_the_grace(make_service: Any) -> None:
+    svc = make_service(shutdown_grace_s=0.3)
     att = attempt_id()
     up = PartialUpload(svc.port, 6 * MiB, att)
     up.send(2 * MiB)
-    job = _wait(lambda: svc.frontdoor.store.find_by_attempt(att))
+    job = wait_for(lambda: svc.frontdoor.store.find_by_attempt(att))
     svc.stop()
     up.close()
     failed = svc.frontdoor.store.get(job.job_id)
@@ -127,35 +128,3 @@ def test_graceful_shutdown_cuts_uploads_that_outlast_the_grace(make_service_only
     assert svc.frontdoor.store.find_by_attempt(att) is None
     assert list(svc.service.settings.spool_dir.iterdir()) == []
 
-
-def _wait(predicate: Any, timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
-
-
-def test_stopping_workers_pause_running_uploads_which_the_next_workers_finish(
-        tmp_path: Path, emulator: EmulatorServer, redis_url: str, namespace: str) -> None:
-    emulator.emulator.add_fault("stall", "chunk", seconds=0.3, times=None)  # slow chunks: stop lands mid-upload
-    settings = service_settings(tmp_path, redis_url, namespace, gemini_base_url=emulator.base_url,
-                                gemini_api_key=emulator.api_key, gemini_chunk_bytes=256 * 1024,
-                                sweep_interval_s=3600.0)
-    first = RunningService(settings, with_workers=True)
-    r = upload_raw(first.port, 4 * MiB, attempt_id())
-    store = first.frontdoor.store
-    _wait(lambda: store.get(r.json["jobId"]).bytes_uploaded > 0)
-    first.stop()
-    paused = store.get(r.json["jobId"])
-    assert paused.state == "UPLOADING" and 0 < paused.bytes_uploaded < 4 * MiB
-    emulator.emulator.clear_faults()
-    second = RunningService(settings, with_workers=True)  # no sweep will run: the paused run re-queued itself
-    try:
-        doc = wait_state(second.port, r.json["jobId"], {"ACTIVE", "FAILED"})
-        assert doc["state"] == "ACTIVE"
-        assert len([e for e in emulator.emulator.log() if e["route"] == "start"]) == 1
-    finally:
-        second.stop()

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.frontdoor.test_upload_attempts import wait_for
 from tests.helpers.http import attempt_id, payload_sha256, upload_multipart, upload_raw
 from tests.helpers.service import RunningService
+from tests.helpers.wait import wait_for
 
 SIZE = 300 * 1000 * 1000
 

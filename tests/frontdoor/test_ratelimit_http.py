@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import socket
-
 from config.parse import network
 from ratelimit import UploadLimits
-from tests.frontdoor.test_upload_attempts import wait_for
-from tests.helpers.http import PartialUpload, attempt_id, request, upload_raw
+from tests.helpers.http import PartialUpload, answer_after_whole_body, attempt_id, request, upload_raw
 from tests.helpers.service import RunningService
+from tests.helpers.wait import wait_for
 
 MiB = 1024 * 1024
 
@@ -78,21 +76,9 @@ def test_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(make_service) -
 def test_a_429_upload_is_answered_after_its_body_so_a_proxy_passes_it_on(make_service) -> None:  # type: ignore[no-untyped-def]
     svc = make_service(limit_new_uploads_per_ip="1/hour")
     assert upload_raw(svc.port, 1000, attempt_id()).status == 202
-    sock = socket.create_connection(("127.0.0.1", svc.port), timeout=10)
-    size = 3 * MiB
-    sock.sendall(f"POST /api/upload HTTP/1.1\r\nHost: x\r\nX-Attempt-Id: {attempt_id()}\r\n"
-                 f"Content-Type: video/mp4\r\nContent-Length: {size}\r\n\r\n".encode())
-    sock.sendall(b"z" * (size - 10))
-    sock.settimeout(0.3)
-    try:
-        early = sock.recv(100)
-    except TimeoutError:
-        early = b""
-    assert early == b""
-    sock.settimeout(10)
-    sock.sendall(b"z" * 10)
-    assert sock.recv(4096).startswith(b"HTTP/1.1 429")
-    sock.close()
+    answer = answer_after_whole_body(svc.port, {"X-Attempt-Id": attempt_id(), "Content-Type": "video/mp4"},
+                                     3 * MiB)
+    assert answer.startswith(b"HTTP/1.1 429")
 
 
 def test_redis_unreachable_fails_open_for_status_and_closed_for_uploads(make_service) -> None:  # type: ignore[no-untyped-def]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tests.frontdoor.test_upload_attempts import wait_for
 from tests.helpers.http import PartialUpload, attempt_id, request, upload_raw
 from tests.helpers.service import RunningService
+from tests.helpers.wait import wait_for
 
 MiB = 1024 * 1024
 

@@ -9,18 +9,9 @@ import redis
 
 from tests.helpers.http import PartialUpload, attempt_id, request, upload_raw
 from tests.helpers.service import RunningService
+from tests.helpers.wait import wait_for
 
 MiB = 1024 * 1024
-
-
-def wait_for(predicate, timeout: float = 10.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def job_by_attempt(svc: RunningService, att: str):  # type: ignore[no-untyped-def]

