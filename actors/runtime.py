@@ -34,7 +34,10 @@ from observability.worker_metrics import instrument_worker_broker
 log = logging.getLogger("focalpoint.actors")
 POLL_ACTOR = "poll_gemini_file"
 CRASHED_ACTOR = "job_crashed"
-UPLOAD_SLICE_S = 300.0
+# An upload run holds a Gemini slot for one slice, then re-queues itself. Short slices keep the slot of a worker
+# killed with SIGKILL (which expires, it is not released) from blocking others for long.
+UPLOAD_SLICE_S = 60.0
+SLOT_TTL_S = UPLOAD_SLICE_S + 60.0
 COMMON = {"max_retries": 5, "min_backoff": 1_000, "max_backoff": 60_000, "on_retry_exhausted": CRASHED_ACTOR}
 
 
@@ -120,7 +123,7 @@ def make_leg(settings: Settings, store: JobStore, client: redis.Redis, actors: A
                files=make_files(settings, metrics),
                schedule=DramatiqScheduler(actors.upload, actors.poll),
                slots=RedisSlots(client, settings.redis_namespace, settings.gemini_max_concurrent_uploads,
-                                ttl_s=UPLOAD_SLICE_S + 120),
+                                ttl_s=SLOT_TTL_S),
                lease=Leases(client, settings.redis_namespace, ttl_s=max(3.0, settings.worker_heartbeat_timeout_s)),
                alerts=JobFailureAlerts(metrics), clock=clock, slice_s=UPLOAD_SLICE_S)
 

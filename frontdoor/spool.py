@@ -1,9 +1,12 @@
 """Spool files: stream bytes to ``<jobId>.part``, hash while writing, fsync and rename when complete.
 
-Writes are batched (1 MiB) and handed to a thread one batch at a time: the IOLoop keeps reading the next
-batch while the previous one is written, and ``write`` returns an awaitable only when the previous batch is
-still in flight. Tornado awaits that before reading on, which is backpressure that never reads slower than
-the disk writes (field notes: a thread hop per 64 KiB chunk costs 70 % of the throughput, per 1 MiB little).
+Writes are batched (1 MiB) and handed to threads one batch at a time: the IOLoop keeps reading the next
+batch while the previous one is hashed and written, and ``write`` returns an awaitable only when the previous
+batch is still in flight. Tornado awaits that before reading on, which is backpressure that never reads
+slower than the disk writes (field notes: a thread hop per 64 KiB chunk costs 70 % of the throughput, per
+1 MiB little). Hashing and writing a batch run on two threads at once (both release the GIL), and every
+``WRITEBACK_BYTES`` a background ``fdatasync`` pushes what was written to the disk, so the fsync before the
+answer has only the tail left to flush instead of the whole file (bench: 0.9 s for 2 GiB without it).
 
 Contract: exactly one of ``finish`` or ``abort`` ends a writer; after ``abort`` no file is left behind.
 """
@@ -19,8 +22,10 @@ from collections.abc import Awaitable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 BATCH_BYTES = 1024 * 1024
+WRITEBACK_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,9 @@ class SpoolWriter:
         self._fd: int | None = None
         self._hash = hashlib.sha256()
         self._buffer = bytearray()
-        self._inflight: asyncio.Future[None] | None = None
+        self._inflight: asyncio.Future[Any] | None = None
+        self._writeback: asyncio.Future[None] | None = None
+        self._unsynced = 0  # bytes written since the last writeback began
         self._lock = threading.Lock()  # the fd is used from executor threads: write and discard never overlap
         self._aborted = False
         self.size = 0
@@ -52,24 +59,36 @@ class SpoolWriter:
         return os.open(self.part_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
 
     def write(self, data: bytes | bytearray | memoryview) -> Awaitable[None] | None:
-        """Queue ``data``; returns an awaitable when the caller must wait before sending more."""
-        self._buffer += data
+        """Queue ``data``; returns an awaitable when the caller must wait before sending more.
+
+        ``bytes`` of a whole batch or more go to the threads as they are (they cannot change under them);
+        smaller pieces, and mutable ones, are copied into the batch buffer first.
+        """
         self.size += len(data)
+        if not self._buffer and isinstance(data, bytes) and len(data) >= BATCH_BYTES:
+            return self._flush(data)
+        self._buffer += data
         if len(self._buffer) < BATCH_BYTES:
             return None
         return self._flush()
 
-    async def _flush(self) -> None:
+    async def _flush(self, whole: bytes | None = None) -> None:
         if self._inflight is not None:
             fut, self._inflight = self._inflight, None
-            await fut  # the previous batch: one batch in flight at most
-        if self._buffer and not self._aborted:
+            await fut  # the previous batch: one batch in flight at most (the hash must see batches in order)
+        batch: bytes | bytearray | None = whole
+        if batch is None and self._buffer:
             batch, self._buffer = self._buffer, bytearray()
+        if batch and not self._aborted:
             loop = asyncio.get_running_loop()
-            self._inflight = loop.run_in_executor(self._executor, self._write_batch, batch)
+            self._inflight = asyncio.gather(loop.run_in_executor(self._executor, self._hash.update, batch),
+                                            loop.run_in_executor(self._executor, self._write_batch, batch))
+            self._unsynced += len(batch)
+            if self._unsynced >= WRITEBACK_BYTES and (self._writeback is None or self._writeback.done()):
+                self._unsynced = 0
+                self._writeback = loop.run_in_executor(self._executor, self._sync_written)
 
-    def _write_batch(self, batch: bytearray) -> None:
-        self._hash.update(batch)  # releases the GIL for large buffers
+    def _write_batch(self, batch: bytes | bytearray) -> None:
         view = memoryview(batch)
         with self._lock:
             if self._fd is None:
@@ -78,10 +97,23 @@ class SpoolWriter:
                 written = os.write(self._fd, view)
                 view = view[written:]
 
+    def _sync_written(self) -> None:
+        """fdatasync what is written so far, on a duplicate fd so writes (and a discard) need not wait."""
+        with self._lock:
+            if self._fd is None:
+                return
+            fd = os.dup(self._fd)
+        try:
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+
     async def finish(self) -> SpoolResult:
         """Write what is left, fsync, rename ``.part`` to the final name and fsync the directory."""
         await self._flush()
         await self._flush()  # the batch started by the first flush
+        if self._writeback is not None:
+            await self._writeback
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._commit)
         return SpoolResult(self.final_path, self.size, self._hash.hexdigest())
@@ -103,12 +135,13 @@ class SpoolWriter:
     async def abort(self) -> None:
         """Stop writing and delete the partial file. Safe to call more than once, and after a failed write."""
         self._aborted = True
-        if self._inflight is not None:
-            fut, self._inflight = self._inflight, None
-            try:
-                await fut
-            except OSError:
-                pass  # the write that failed is why we abort
+        for fut in (self._inflight, self._writeback):
+            if fut is not None:
+                try:
+                    await fut
+                except OSError:
+                    pass  # the write that failed is why we abort
+        self._inflight = self._writeback = None
         self._buffer = bytearray()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._discard)

@@ -16,42 +16,41 @@ from frontdoor.base import BaseHandler
 from frontdoor.errors import INGEST_FAILURES, ApiError, not_found
 from frontdoor.spool import remove_spool
 from jobs import Event, IllegalTransition, Job, StaleJob, State
-from ratelimit import render_headers
+from ratelimit import Decision, render_headers
 
 
 class StatusHandler(BaseHandler):
     async def get(self) -> None:
-        await self.check_status_limit()
         job_id = self.get_query_argument("jobId", "")
         attempt_id = self.get_query_argument("attemptId", "")
-        job: Job | None
-        if job_id:
-            job = await self.fd.call(self.fd.store.get, job_id) if len(job_id) <= 64 else None
-        elif attempt_id:
-            job = await self.fd.call(self.fd.store.find_by_attempt, attempt_id) if ATTEMPT_ID.match(
-                attempt_id) else None
-        else:
+        if not job_id and not attempt_id:
             raise ApiError(400, "missing_id", "Give jobId or attemptId as a query parameter.")
+        # One thread hop for the limiter check and the look-up: polls are the hot path.
+        decision, job = await self.fd.call(self._lookup, self.client_ip(), job_id, attempt_id)
+        if decision is not None:
+            for name, value in render_headers(decision).items():
+                self.set_header(name, value)
+            if not decision.allowed:
+                if self.fd.metrics is not None:
+                    self.fd.metrics.ratelimit_rejected(decision.policy, degraded=decision.degraded)
+                raise limit_error(decision, "Too many status requests")
         if job is None:
             raise not_found("upload job with that id")
         self.set_header("Cache-Control", "no-cache")  # revalidate with the ETag every time
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.write(json.dumps(job.public(), separators=(",", ":")))
 
+    def _lookup(self, ip: str, job_id: str, attempt_id: str) -> tuple[Decision | None, Job | None]:
+        """Blocking: check the poll limit, and only if allowed read the job (a refused poll costs one call)."""
+        decision = self.fd.limits.check_status(ip) if self.fd.limits is not None else None
+        if decision is not None and not decision.allowed:
+            return decision, None
+        if job_id:
+            return decision, self.fd.store.get(job_id) if len(job_id) <= 64 else None
+        return decision, self.fd.store.find_by_attempt(attempt_id) if ATTEMPT_ID.match(attempt_id) else None
+
     def set_default_headers(self) -> None:
         pass  # no "no-store" here: the ETag is the point
-
-    async def check_status_limit(self) -> None:
-        limits = self.fd.limits
-        if limits is None:
-            return
-        decision = await self.fd.call(limits.check_status, self.client_ip())
-        for name, value in render_headers(decision).items():
-            self.set_header(name, value)
-        if not decision.allowed:
-            if self.fd.metrics is not None:
-                self.fd.metrics.ratelimit_rejected(decision.policy, degraded=decision.degraded)
-            raise limit_error(decision, "Too many status requests")
 
     def compute_etag(self) -> str | None:
         etag = super().compute_etag()
