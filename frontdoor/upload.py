@@ -26,9 +26,9 @@ from tornado.ioloop import IOLoop, PeriodicCallback
 from frontdoor.access import AccessLog
 from frontdoor.admission import Admission, admit, replay_or_conflict
 from frontdoor.base import BaseHandler
-from frontdoor.errors import ApiError, insufficient_storage, too_large
+from frontdoor.errors import ApiError, insufficient_storage, too_large, unavailable
 from frontdoor.spool import SpoolWriter
-from jobs import Event, IllegalTransition, JobNotFound, StaleJob, State
+from jobs import Event, IllegalTransition, JobNotFound, StaleJob, State, StoreUnavailable
 from observability.sentry import capture_exception
 
 log = logging.getLogger("focalpoint.frontdoor")
@@ -50,7 +50,12 @@ class UploadHandler(BaseHandler):
         # Our own limits are enforced below (413 for the file, the drain bound for refusals); Tornado's only
         # backstops them, a little above, so that its bare 400 never answers a request we could answer well.
         self.connection.set_max_body_size(max(s.max_upload_bytes + 16 * 1024 * 1024, s.drain_limit_bytes))
-        self.admission = await admit(self)
+        try:
+            self.admission = await admit(self)
+        except StoreUnavailable:
+            # Answer 503 after draining like any refusal: an early answer is a 502 at the proxy (field notes).
+            log.error("store_unavailable", extra={"fields": {"requestId": self.request_id}})
+            self.admission = Admission(refusal=unavailable("The job store is unreachable; try again shortly."))
         if self.admission.job is not None:
             self.fd.inflight.add(self)
             self.spool = SpoolWriter(s.spool_dir, self.admission.job.job_id, self.fd.executor)

@@ -127,3 +127,18 @@ def test_request_id_is_echoed_or_made(service: RunningService) -> None:
     assert r.headers["x-request-id"] == "abc-123"
     r2 = request(service.port, "GET", "/api/upload/config")
     assert len(r2.headers["x-request-id"]) == 32
+
+
+def test_an_unreachable_job_store_is_a_503_after_the_body_not_a_reset(service: RunningService) -> None:
+    import redis
+
+    from jobs import RedisJobStore
+
+    dead = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    service.frontdoor.store = RedisJobStore(dead, "x", lambda: 0.0, 60)
+    service.frontdoor.limits = None
+    answer = answer_after_whole_body(service.port, {"X-Attempt-Id": attempt_id(), "Content-Type": "video/mp4"},
+                                     2 * MiB)
+    assert answer.startswith(b"HTTP/1.1 503")
+    assert b'"unavailable"' in answer
+    assert_nothing_left(service)
