@@ -9,19 +9,17 @@ Redis hiccups, and when they are exhausted ``job_crashed`` fails the job so that
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.rate_limits import ConcurrentRateLimiter
-from dramatiq.rate_limits.backends import RedisBackend
 
 from actors.dispatch import CANCEL_ACTOR, GEMINI_QUEUE, UPLOAD_ACTOR
 from actors.leg import Leg
+from actors.slots import RedisSlots
 from actors.sweeper import Sweeper
 from actors.sweeploop import SweepLoop
 from config import Settings
@@ -34,10 +32,8 @@ from observability.worker_metrics import instrument_worker_broker
 log = logging.getLogger("focalpoint.actors")
 POLL_ACTOR = "poll_gemini_file"
 CRASHED_ACTOR = "job_crashed"
-# An upload run holds a Gemini slot for one slice, then re-queues itself. Short slices keep the slot of a worker
-# killed with SIGKILL (which expires, it is not released) from blocking others for long.
+# An upload run uploads for at most one slice, then re-queues itself (behind other jobs' messages: fairness).
 UPLOAD_SLICE_S = 60.0
-SLOT_TTL_S = UPLOAD_SLICE_S + 60.0
 COMMON = {"max_retries": 5, "min_backoff": 1_000, "max_backoff": 60_000, "on_retry_exhausted": CRASHED_ACTOR}
 
 
@@ -50,22 +46,6 @@ class DramatiqScheduler:
 
     def poll(self, job_id: str, gen: int, delay_s: float = 0.0) -> None:
         self._poll.send_with_options(args=(job_id, gen), delay=int(delay_s * 1000) or None)
-
-
-class RedisSlots:
-    """The global cap on concurrent Gemini uploads: Dramatiq's ConcurrentRateLimiter on the shared Redis.
-
-    A slot held by a worker that was killed expires after ``ttl_s`` (longer than one upload slice).
-    """
-
-    def __init__(self, client: redis.Redis, namespace: str, limit: int, ttl_s: float) -> None:
-        self._limiter = ConcurrentRateLimiter(  # type: ignore[no-untyped-call]
-            RedisBackend(client=client), f"{namespace}:gemini-upload-slots", limit=limit, ttl=int(ttl_s * 1000))
-
-    @contextmanager
-    def hold(self) -> Iterator[bool]:
-        with self._limiter.acquire(raise_on_failure=False) as acquired:
-            yield bool(acquired)
 
 
 @dataclass
@@ -123,9 +103,14 @@ def make_leg(settings: Settings, store: JobStore, client: redis.Redis, actors: A
                files=make_files(settings, metrics),
                schedule=DramatiqScheduler(actors.upload, actors.poll),
                slots=RedisSlots(client, settings.redis_namespace, settings.gemini_max_concurrent_uploads,
-                                ttl_s=SLOT_TTL_S),
-               lease=Leases(client, settings.redis_namespace, ttl_s=max(3.0, settings.worker_heartbeat_timeout_s)),
+                                ttl_s=_liveness_ttl(settings)),
+               lease=Leases(client, settings.redis_namespace, ttl_s=_liveness_ttl(settings)),
                alerts=JobFailureAlerts(metrics), clock=clock, slice_s=UPLOAD_SLICE_S)
+
+
+def _liveness_ttl(settings: Settings) -> float:
+    """Leases and upload slots are renewed while their run lives and lapse with a dead worker's heartbeat."""
+    return max(3.0, settings.worker_heartbeat_timeout_s)
 
 
 class Workers:
@@ -151,7 +136,7 @@ class Workers:
 
 def make_sweeper(settings: Settings, store: JobStore, client: redis.Redis, leg: Leg,
                  clock: Callable[[], float], metrics: Metrics | None = None) -> Sweeper:
-    leases = Leases(client, settings.redis_namespace, ttl_s=max(3.0, settings.worker_heartbeat_timeout_s))
+    leases = Leases(client, settings.redis_namespace, ttl_s=_liveness_ttl(settings))
     return Sweeper(settings, store, leases, leg.resend, clock, alerts=leg.alerts,
                    on_stuck=metrics.stuck_job if metrics is not None else None)
 

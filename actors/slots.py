@@ -1,0 +1,77 @@
+"""The global cap on concurrent Gemini uploads, across all workers, with slots that die with their worker.
+
+A slot is a member of the sorted set ``{ns}:gemini-upload-slots`` scored by its expiry time. Taking one
+(WATCH/MULTI): drop expired members, count, add ours if under the limit. A keeper thread pushes our expiry
+forward every third of the ttl while the upload runs; a worker killed with SIGKILL stops renewing, so its slot
+lapses after one ttl (the worker heartbeat timeout), not after a fixed long one. (Dramatiq's
+ConcurrentRateLimiter, used before, cannot renew: its ttl had to outlast the longest upload run, and a killed
+worker's slot blocked others for that long.)
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import redis
+
+
+class RedisSlots:
+    def __init__(self, client: redis.Redis, namespace: str, limit: int, ttl_s: float,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._r = client
+        self._key = f"{namespace}:gemini-upload-slots"
+        self._limit = limit
+        self._ttl = ttl_s
+        self._clock = clock
+
+    @contextmanager
+    def hold(self) -> Iterator[bool]:
+        """Yield True with a slot held (released on exit) or False if all ``limit`` slots are taken."""
+        member = secrets.token_hex(8)
+        if not self._take(member):
+            yield False
+            return
+        done = threading.Event()
+        keeper = threading.Thread(target=self._keep, args=(member, done), daemon=True, name="gemini-slot")
+        keeper.start()
+        try:
+            yield True
+        finally:
+            done.set()
+            keeper.join(5)
+            try:
+                self._r.zrem(self._key, member)
+            except redis.RedisError:
+                pass  # it lapses by itself
+
+    def in_use(self) -> int:
+        return int(self._r.zcount(self._key, self._clock(), "+inf"))  # type: ignore[arg-type]
+
+    def _take(self, member: str) -> bool:
+        with self._r.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(self._key)  # type: ignore[no-untyped-call]
+                    now = self._clock()
+                    live = int(pipe.zcount(self._key, now, "+inf"))  # type: ignore[arg-type]
+                    if live >= self._limit:
+                        pipe.reset()
+                        return False
+                    pipe.multi()
+                    pipe.zremrangebyscore(self._key, "-inf", now)
+                    pipe.zadd(self._key, {member: now + self._ttl})
+                    pipe.execute()
+                    return True
+                except redis.WatchError:
+                    continue
+
+    def _keep(self, member: str, done: threading.Event) -> None:
+        while not done.wait(self._ttl / 3):
+            try:
+                self._r.zadd(self._key, {member: self._clock() + self._ttl}, xx=True)
+            except redis.RedisError:
+                continue  # try again; if Redis stays away, the slot lapses like a dead worker's
