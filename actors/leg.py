@@ -71,7 +71,8 @@ class Leg:
         def bump(job: Job) -> Job:
             if job.msg_gen != gen:
                 raise StaleJob(job_id, f"gen {gen}", f"gen {job.msg_gen}")
-            return job.with_(msg_gen=gen + 1, polls=job.polls + (1 if kind == "poll" else 0))
+            return job.with_(msg_gen=gen + 1, polls=job.polls + (1 if kind == "poll" else 0),
+                             due_at=self.clock() + delay_s)
 
         try:
             job = self.store.modify(job_id, bump)
@@ -191,11 +192,6 @@ class Leg:
         job = self.store.get(job_id)
         if job is None or job.state != State.PROCESSING or job.msg_gen != gen or not job.gemini_file_name:
             return
-        if job.deadline_at is not None and self.clock() > job.deadline_at:
-            self._fail(job, "processing_timeout", "Gemini did not finish processing the file in time.",
-                       retryable=True)
-            self._forget_remote(job.gemini_file_name)
-            return
         try:
             remote = self.files.get(job.gemini_file_name)
         except GeminiPermanent as exc:
@@ -209,6 +205,12 @@ class Leg:
             failures = noted.attempts if noted is not None else 1
             self._next(job_id, gen, "poll", max(poll_delay(job.polls, self.uniform),
                                                 retry_delay(failures, exc.retry_after, self.uniform)))
+            return
+        if remote.state == "PROCESSING" and job.deadline_at is not None and self.clock() > job.deadline_at:
+            # Only a file still PROCESSING is late: a poll that itself ran late must not fail an ACTIVE file.
+            self._fail(job, "processing_timeout", "Gemini did not finish processing the file in time.",
+                       retryable=True)
+            self._forget_remote(job.gemini_file_name)
             return
         self._follow(job, remote, gen)
 

@@ -4,8 +4,10 @@ Each sweep looks at every open (non-final) job and at every file in the spool di
 
 - SPOOLING with no progress past the ingest idle timeout: its front door died -> FAILED ``ingest_interrupted``,
   the ``.part`` removed, the attemptId freed (the client may send it again).
-- SPOOLED / UPLOADING (no live lease) / PROCESSING with no progress for ``stale_s``: its message was lost ->
-  a fresh message chain (``Leg.resend``; message generations make this safe even if the old one is alive).
+- SPOOLED / UPLOADING (no live lease) / PROCESSING whose message is FOCALPOINT_STALE_AFTER past its due time
+  (or its last write): the message was lost (e.g. a delayed message Dramatiq dropped from memory when Redis
+  restarted) -> a fresh message chain (``Leg.resend``; message generations make this safe even if the old
+  one turns up after all).
 - Past the job's overall deadline (FOCALPOINT_JOB_DEADLINE) -> FAILED ``deadline_exceeded``.
 - Spool files: removed when their job is ACTIVE (after FOCALPOINT_SPOOL_RETENTION_ACTIVE), FAILED (after
   FOCALPOINT_SPOOL_RETENTION_FAILED), CANCELLED, or gone; ``.part`` files whose job is not SPOOLING.
@@ -29,7 +31,6 @@ from jobs import Event, IllegalTransition, Job, JobNotFound, JobStore, StaleJob,
 from jobs.lease import Leases
 
 log = logging.getLogger("focalpoint.sweeper")
-STALE_S = 120.0  # no write for this long in SPOOLED/UPLOADING/PROCESSING means no live message
 _JOB_FILE = re.compile(r"^([A-Za-z0-9_-]{16,64})(\.part)?$")
 
 
@@ -93,7 +94,8 @@ class Sweeper:
             return
         if job.state == State.UPLOADING and self.leases.held(job.job_id):
             return  # a run is uploading it right now
-        if (recovering or idle > STALE_S) and self.resend(job.job_id):
+        late = now - max(job.updated_at, job.due_at or 0.0)  # since its last write or its message's due time
+        if (recovering or late > s.stale_after_s) and self.resend(job.job_id):
             report.resent[str(job.state)] = report.resent.get(str(job.state), 0) + 1
             self.on_stuck(str(job.state))
 

@@ -38,6 +38,7 @@ class Settings:
     job_ttl_s: float
     job_deadline_s: float
     sweep_interval_s: float
+    stale_after_s: float
     shutdown_grace_s: float
     gemini_api_key: str | None
     gemini_base_url: str | None
@@ -150,6 +151,9 @@ VARIABLES: tuple[Variable, ...] = (
              "A job not finished this long after its upload began fails with deadline_exceeded."),
     Variable("FOCALPOINT_SWEEP_INTERVAL", "sweep_interval_s", parse.duration, "30s",
              "How often the workers look for stuck jobs and spool files to remove (one worker per interval)."),
+    Variable("FOCALPOINT_STALE_AFTER", "stale_after_s", parse.duration, "120s",
+             "A job whose message is this late (no run, no write) gets a new one from the sweeper. Lower is faster "
+             "recovery; keep it above how long messages wait in your queue when workers are busy."),
     Variable("FOCALPOINT_SHUTDOWN_GRACE", "shutdown_grace_s", parse.duration, "30s",
              "On SIGTERM, how long running uploads may take to finish before their connections are closed."),
     Variable("GEMINI_API_KEY", "gemini_api_key", _opt(_text), "", "API key for the Gemini Files API."),

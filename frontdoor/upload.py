@@ -216,13 +216,17 @@ class UploadHandler(BaseHandler):
         job, spool = (adm.job, self.spool) if adm is not None else (None, None)
         if adm is not None:
             adm.job, self.spool = None, None
-        if spool is not None:
-            await spool.abort()
-        if job is not None:
-            await self._fail_job(job.job_id, job.attempt_id, code, message)
-        self.access.aborted = True
-        self.fd.inflight.discard(self)
-        self.access.write(499)
+        try:
+            if spool is not None:
+                await spool.abort()
+            if job is not None:
+                await self._fail_job(job.job_id, job.attempt_id, code, message)
+        except StoreUnavailable:
+            pass  # the job stays SPOOLING without progress: the sweeper fails it and frees its attempt
+        finally:
+            self.access.aborted = True
+            self.fd.inflight.discard(self)
+            self.access.write(499)
 
     # --- periodic: idle cut-off and progress ------------------------------------------------------------------
     def _tick(self) -> None:

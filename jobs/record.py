@@ -49,6 +49,7 @@ class Job:
     deadline_at: float | None = None
     msg_gen: int = 0  # generation of the job's one live actor message; older ones are dropped on arrival
     polls: int = 0  # files.get calls made while PROCESSING (sets the poll back-off)
+    due_at: float | None = None  # when the job's live message is due to run (the sweeper judges lateness by it)
     retried_at: float | None = None  # the last POST .../retry; the job's overall deadline counts from here
     version: int = 0  # bumped by every write; part of the ETag
 
@@ -138,6 +139,7 @@ def _bool(text: str) -> bool:
 _DECODERS: dict[str, Any] = {
     "state": State,
     "created_at": float, "updated_at": float, "last_byte_at": float, "deadline_at": float, "retried_at": float,
+    "due_at": float,
     "bytes_received": int, "bytes_total": int, "bytes_uploaded": int, "attempts": int, "version": int,
     "msg_gen": int, "polls": int,
     "error_retryable": _bool,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import redis
 
-from actors.sweeper import STALE_S, Sweeper
+from actors.sweeper import Sweeper
 from jobs import Event, Job, RedisJobStore, State, new_job_id
 from jobs.lease import Leases
 from tests.conftest import FakeClock
@@ -73,7 +73,7 @@ def test_jobs_without_progress_get_a_new_message_unless_a_run_holds_them(tmp_pat
                           Event.UPLOAD_FINISHED)
     assert leases.acquire(leased.job_id)
     assert sweeper.sweep().resent == {}
-    clock.advance(STALE_S + 1)
+    clock.advance(settings.stale_after_s + 1)
     report = sweeper.sweep()
     assert sorted(sends.jobs) == sorted([spooled.job_id, uploading.job_id, processing.job_id])
     assert report.resent == {"SPOOLED": 1, "UPLOADING": 1, "PROCESSING": 1}
@@ -126,3 +126,17 @@ def test_spool_files_follow_their_jobs_retention_and_orphans_go(tmp_path: Path, 
     clock.advance(3601)
     sweeper.sweep()
     assert not Path(failed.spool_path).exists()
+
+
+def test_a_message_due_later_is_not_late_until_its_due_time_has_passed(tmp_path: Path, redis_client: redis.Redis,
+                                                                        namespace: str, clock: FakeClock) -> None:
+    settings, store, _, sends, sweeper = setup(tmp_path, redis_client, namespace, clock)
+    job = make_job(store, clock, settings.spool_dir, Event.SPOOL_COMPLETE, Event.UPLOAD_STARTED,
+                   Event.UPLOAD_FINISHED)
+    store.update(job.job_id, expect=State.PROCESSING, due_at=clock() + 300)  # a poll delayed by 5 minutes
+    clock.advance(settings.stale_after_s + 1)
+    sweeper.sweep()
+    assert sends.jobs == []
+    clock.advance(300)
+    sweeper.sweep()
+    assert sends.jobs == [job.job_id]

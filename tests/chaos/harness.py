@@ -271,14 +271,15 @@ class Cluster:
         self.spool = root / "data" / "spool"
         self.logs = root / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
-        # GEMINI_PROCESSING_DEADLINE stays above the sweeper's re-send delay (STALE_S): a poll dropped in a Redis
-        # restart comes back only then, and a late poll fails an ACTIVE file (test_repro: the late-poll bug).
+        # GEMINI_PROCESSING_DEADLINE stays above the sweeper's re-send delay (FOCALPOINT_STALE_AFTER): a poll
+        # dropped in a Redis restart comes back only then.
         self.env = {
             "FOCALPOINT_DATA_DIR": str(root / "data"), "REDIS_URL": redis_url, "FOCALPOINT_REDIS_NAMESPACE": NS,
             "GEMINI_BASE_URL": emulator_url, "GEMINI_API_KEY": API_KEY, "GEMINI_CHUNK_SIZE": "256KiB",
             "GEMINI_HTTP_TIMEOUT": f"{HTTP_TIMEOUT_S:g}s", "GEMINI_PROCESSING_DEADLINE": f"{stale_after_s() + 60:g}s",
             "FOCALPOINT_WORKER_HEARTBEAT_TIMEOUT": f"{HEARTBEAT_S:g}s",
             "FOCALPOINT_SWEEP_INTERVAL": f"{SWEEP_S:g}s",
+            "FOCALPOINT_STALE_AFTER": f"{stale_after_s():g}s",
             "FOCALPOINT_INGEST_IDLE_TIMEOUT": f"{INGEST_IDLE_S:g}s",
             "FOCALPOINT_JOB_DEADLINE": f"{profile.job_deadline_s:g}s",
             "FOCALPOINT_SPOOL_RETENTION_FAILED": f"{RETENTION_FAILED_S:g}s",
@@ -628,11 +629,12 @@ def _sha_of(f: dict[str, Any]) -> str:
     return text if re.fullmatch(r"[0-9a-f]{64}", text) else base64.b64decode(raw).hex()
 
 
-def stale_after_s() -> float:
-    """How long the sweeper waits before it re-sends a job whose message was lost (a constant today)."""
-    from actors import sweeper
+STALE_AFTER_S = 20.0  # FOCALPOINT_STALE_AFTER here: a message lost in a Redis restart is re-sent after this
 
-    return float(getattr(sweeper, "STALE_S", 120.0))
+
+def stale_after_s() -> float:
+    """How long the sweeper waits before it re-sends a job whose message was lost."""
+    return STALE_AFTER_S
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The chaos suite: "no stuck jobs, no lost uploads, and proof of it" (see ``harness`` for what is checked).
 
 - ``test_chaos_short`` runs by default: 36 uploads, a minute of chaos, 70-80 s in all (up to ~3 min when a
-  Redis restart strands a delayed message: the sweeper re-sends it after STALE_S, 120 s).
+  Redis restart strands a delayed message: the sweeper re-sends it after FOCALPOINT_STALE_AFTER).
 - ``test_chaos_long`` runs with ``FOCALPOINT_CHAOS=long`` (``tox -e chaos``): 200 uploads, five minutes of chaos.
 
 ``FOCALPOINT_CHAOS_SEED`` replays a run's plan (the action sequence; the timing is the machine's).
