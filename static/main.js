@@ -4,6 +4,8 @@ import { UploadError, cancelJob, fetchStatus, getConfig, uploadFile } from './ap
 import { acquire, heldElsewhere, whenFree } from './lock.js';
 import { Poller } from './poller.js';
 import { clearAttempt, loadAttempt, newAttemptId, saveAttempt } from './store.js';
+import { adviceFor, checkFile, mediaTypeOf } from './checks.js';
+import { markFailedStage, renderStages } from './stages.js';
 import { View, formatBytes, formatDuration } from './ui.js';
 
 const IDLE = 'IDLE';
@@ -14,13 +16,6 @@ const TRACKING = 'TRACKING';
 const CANCELLING = 'CANCELLING';
 const DONE = 'DONE';
 const FINAL = new Set(['ACTIVE', 'FAILED', 'CANCELLED']);
-
-// When the browser knows no type for a file, guess from its extension (the server needs a Content-Type).
-const EXTENSION_TYPES = {
-  mp4: 'video/mp4', m4v: 'video/x-m4v', mov: 'video/quicktime', webm: 'video/webm', mkv: 'video/x-matroska',
-  avi: 'video/x-msvideo', mpeg: 'video/mpeg', mpg: 'video/mpeg', wmv: 'video/x-ms-wmv', flv: 'video/x-flv',
-  '3gp': 'video/3gpp',
-};
 
 const view = new View();
 const page = {
@@ -43,16 +38,6 @@ function setState(state) {
 }
 
 // --- choosing a file ------------------------------------------------------------------------------------------
-function mediaTypeOf(file) {
-  if (file.type) return file.type.toLowerCase();
-  const ext = file.name.split('.').pop().toLowerCase();
-  return EXTENSION_TYPES[ext] ?? '';
-}
-
-function allowed(type, patterns) {
-  return patterns.some((p) => p === '*/*' || p === type || (p.endsWith('/*') && type.startsWith(p.slice(0, -1))));
-}
-
 function choose(file) {
   if (page.state !== IDLE) return;
   page.file = file ?? null;
@@ -61,27 +46,11 @@ function choose(file) {
   view.formError(null);
   view.previous(null);
   if (page.file) {
-    const problem = check(page.file);
+    const problem = checkFile(page.file, page.config);
     if (problem) view.formError(problem);
     else page.mediaType = mediaTypeOf(page.file);
   }
   setState(IDLE);
-}
-
-function check(file) {
-  const cfg = page.config;
-  if (!cfg) return 'The upload limits could not be loaded; reload the page to try again.';
-  if (file.size === 0) return 'This file is empty. Choose the video file itself.';
-  if (file.size > cfg.maxUploadBytes) {
-    return `This file is ${formatBytes(file.size)}; the limit is ${formatBytes(cfg.maxUploadBytes)}. `
-      + 'Shorten or compress the video, then choose it again.';
-  }
-  const type = mediaTypeOf(file);
-  if (!type || !allowed(type, cfg.allowedMediaTypes)) {
-    return `This file's type (${type || 'unknown'}) is not accepted. Choose a video `
-      + `(${cfg.allowedMediaTypes.join(', ')}).`;
-  }
-  return null;
 }
 
 // --- uploading --------------------------------------------------------------------------------------------------
@@ -179,51 +148,26 @@ function track(jobId, firstDoc) {
 function showDoc(doc) {
   if (page.state !== TRACKING) return;
   view.note(null);
-  view.stage('send', 'done', page.attempt?.fileSize ? `${formatBytes(page.attempt.fileSize)} received` : 'Received');
-  view.bar('send', 100, 'Received by FocalPoint');
-  const p = doc.progress ?? {};
+  if (doc.state === 'PROCESSING') {
+    page.processingSince ??= Math.min(Date.now(), Date.parse(doc.updatedAt) || Date.now());
+    startClock();
+  }
+  renderStages(view, doc, { fileSize: page.attempt?.fileSize, processingSince: page.processingSince });
   switch (doc.state) {
-    case 'SPOOLING':
-      view.stage('send', 'active', 'Receiving…');
-      view.bar('send', null);
-      break;
-    case 'SPOOLED':
-      view.stage('gemini', 'active', 'Waiting for a free upload slot…');
-      view.bar('gemini', null);
-      break;
-    case 'UPLOADING': {
-      const total = p.bytesTotal || page.attempt?.fileSize;
-      const done = p.bytesUploaded ?? 0;
-      // Gemini's last acknowledgement moves the job to PROCESSING; until then it is never 100 %.
-      const pct = total ? Math.min(99, (done / total) * 100) : null;
-      view.stage('gemini', 'active', total ? `${formatBytes(done)} of ${formatBytes(total)}` : 'Uploading…');
-      view.bar('gemini', pct, total ? `${formatBytes(done)} of ${formatBytes(total)} uploaded to Gemini` : undefined);
-      break;
-    }
-    case 'PROCESSING':
-      geminiDone(p);
-      page.processingSince ??= Math.min(Date.now(), Date.parse(doc.updatedAt) || Date.now());
-      view.stage('process', 'active', `${formatDuration((Date.now() - page.processingSince) / 1000)} elapsed`);
-      view.bar('process', null);
-      startClock();
-      break;
     case 'ACTIVE':
-      geminiDone(p);
-      view.stage('process', 'done', page.processingSince ? formatDuration((Date.now() - page.processingSince) / 1000) : '');
-      view.bar('process', 100, 'Done');
       finish('ok', 'Ready', 'Gemini has the video and can analyse it.', {
         uri: doc.fileUri,
         advice: doc.expiresAt ? `Gemini keeps the file until ${new Date(doc.expiresAt).toLocaleString()}.` : '',
       });
       break;
     case 'FAILED':
-      markFailedStage();
+      markFailedStage(view);
       finish('bad', 'Failed', doc.error?.message || 'The upload failed.', {
         advice: adviceFor(doc.error?.code, doc.error?.retryable),
       });
       break;
     case 'CANCELLED':
-      markFailedStage();
+      markFailedStage(view);
       finish('bad', 'Cancelled', 'This upload was cancelled.', { advice: 'Choose the video again to start over.' });
       break;
     default:
@@ -234,17 +178,6 @@ function showDoc(doc) {
   }
 }
 
-function geminiDone(p) {
-  view.stage('gemini', 'done', p.bytesTotal ? `${formatBytes(p.bytesTotal)} uploaded` : 'Uploaded');
-  view.bar('gemini', 100, 'Uploaded to Gemini');
-}
-
-function markFailedStage() {
-  const active = document.querySelector('.stage[data-status="active"]')
-    ?? document.querySelector('.stage[data-status="pending"]');
-  if (active) view.stage(active.dataset.stage, 'failed');
-}
-
 let clock = null;
 function startClock() {
   if (clock) return;
@@ -253,20 +186,6 @@ function startClock() {
     if (page.state !== TRACKING || li.dataset.status !== 'active') { clearInterval(clock); clock = null; return; }
     view.stage('process', 'active', `${formatDuration((Date.now() - page.processingSince) / 1000)} elapsed`);
   }, 1000);
-}
-
-function adviceFor(code, retryable) {
-  const known = {
-    too_large: 'Shorten or compress the video so it fits the limit, then upload it again.',
-    unsupported_media_type: 'Convert the video to a common format such as MP4, then upload it again.',
-    insufficient_storage: 'FocalPoint is short of space right now. Try again in a few minutes.',
-    rate_limited: 'Too many uploads at once. Wait a minute, then upload the file again.',
-    client_aborted: 'The upload stopped before it was complete. Upload the file again.',
-  }[code];
-  if (known) return known;
-  return retryable
-    ? 'This is usually temporary. Upload the file again; if it keeps failing, contact support.'
-    : 'Check that the file is a video that plays, then upload it again. If it keeps failing, contact support.';
 }
 
 function pollTrouble(kind, waitMs) {
@@ -281,7 +200,7 @@ function pollTrouble(kind, waitMs) {
 
 function jobGone() {
   if (page.state !== TRACKING) return;
-  markFailedStage();
+  markFailedStage(view);
   finish('bad', 'Upload not found', 'FocalPoint no longer knows this upload (it may have expired).',
     { advice: 'Choose the video again to upload it.' });
 }
@@ -319,7 +238,7 @@ async function cancel() {
       if (s.doc?.state === 'ACTIVE') { setState(TRACKING); showDoc(s.doc); return; }
     }
   }
-  markFailedStage();
+  markFailedStage(view);
   finish('bad', 'Cancelled', 'The upload was cancelled.', { advice: 'Choose a video to start again.' });
 }
 
