@@ -32,7 +32,7 @@ from typing import Literal
 from actors.policy import Uniform, budget_spent, poll_delay, retry_delay
 from actors.ports import Alerts, Files, Lease, RemoteFile, Scheduler, Slots, Uploader
 from config import Settings
-from gemini.errors import GeminiError, GeminiPermanent, GeminiTransient
+from gemini.errors import GeminiError, GeminiPermanent, GeminiTransient, SessionGone
 from jobs import Event, IllegalTransition, Job, JobNotFound, JobStore, StaleJob, State
 from jobs.lease import LeaseHandle
 
@@ -69,8 +69,8 @@ class Leg:
     def _next(self, job_id: str, gen: int, kind: Kind, delay_s: float = 0.0) -> None:
         """Send the job's next message if ``gen`` is still its live generation (else another chain owns it)."""
         def bump(job: Job) -> Job:
-            if job.msg_gen != gen:
-                raise StaleJob(job_id, f"gen {gen}", f"gen {job.msg_gen}")
+            if job.msg_gen != gen or job.final:
+                raise StaleJob(job_id, f"gen {gen}", f"gen {job.msg_gen} {job.state}")
             return job.with_(msg_gen=gen + 1, polls=job.polls + (1 if kind == "poll" else 0),
                              due_at=self.clock() + delay_s)
 
@@ -148,6 +148,20 @@ class Leg:
         except FileNotFoundError:
             self._fail(job, "spool_missing", "The spooled file is gone; upload the file again.", retryable=False)
             return
+        except ValueError:  # the uploader found the spool shorter than the job says: it is damaged
+            self._fail(job, "spool_damaged", "The spooled file is shorter than uploaded; upload the file again.",
+                       retryable=False)
+            return
+        except SessionGone as exc:
+            # Lost twice in one run: start afresh in a later run with a new session (counts against the budget).
+            self._forget_session(job_id)
+            self._note_transient(job_id, State.UPLOADING, GeminiTransient(str(exc), None))
+            self._next(job_id, gen, "upload", retry_delay(job.attempts, None, self.uniform))
+            return
+        except OSError as exc:  # reading the spool (e.g. a shared volume's hiccup): try again later
+            self._note_transient(job_id, State.UPLOADING, GeminiTransient(f"reading the spool: {exc.strerror}", None))
+            self._next(job_id, gen, "upload", retry_delay(job.attempts, None, self.uniform))
+            return
         except GeminiPermanent as exc:
             self._fail(job, exc.code, f"Gemini refused the upload: {exc.message}", retryable=False)
             return
@@ -165,6 +179,12 @@ class Leg:
             self._abandon(job_id, remote.name)
             return
         self._follow(job, remote, gen)
+
+    def _forget_session(self, job_id: str) -> None:
+        try:
+            self.store.update(job_id, expect=State.UPLOADING, gemini_upload_url=None, bytes_uploaded=0)
+        except (StaleJob, JobNotFound):
+            pass
 
     def _save_session(self, job_id: str, url: str) -> None:
         self.store.update(job_id, expect=State.UPLOADING, gemini_upload_url=url)

@@ -2,8 +2,8 @@
 
 Each sweep looks at every open (non-final) job and at every file in the spool directory:
 
-- SPOOLING with no progress past the ingest idle timeout: its front door died -> FAILED ``ingest_interrupted``,
-  the ``.part`` removed, the attemptId freed (the client may send it again).
+- SPOOLING with no progress past the ingest idle timeout: its front door died -> FAILED ``ingest_interrupted``
+  and the ``.part`` removed; the attemptId is free again (the client may send it again).
 - SPOOLED / UPLOADING (no live lease) / PROCESSING whose message is FOCALPOINT_STALE_AFTER past its due time
   (or its last write): the message was lost (e.g. a delayed message Dramatiq dropped from memory when Redis
   restarted) -> a fresh message chain (``Leg.resend``; message generations make this safe even if the old
@@ -88,7 +88,6 @@ class Sweeper:
             if recovering or idle > s.ingest_idle_timeout_s + 30:
                 self._fail(job, "ingest_interrupted", "The upload stopped arriving before it was complete.")
                 _unlink(Path(f"{job.spool_path}.part"))
-                self.store.release_attempt(job.attempt_id, job.job_id)
                 report.interrupted += 1
                 self.on_stuck(str(job.state))
             return
@@ -126,7 +125,8 @@ class Sweeper:
                     report.orphans_removed += _unlink(path)
                 continue
             keep_for = {State.ACTIVE: self.settings.spool_retention_active_s,
-                        State.FAILED: self.settings.spool_retention_failed_s, State.CANCELLED: 0.0}.get(job.state)
+                        State.FAILED: 0.0 if job.ingest_failed else self.settings.spool_retention_failed_s,
+                        State.CANCELLED: 0.0}.get(job.state)
             if keep_for is not None and now - job.updated_at >= keep_for:
                 report.spool_removed += _unlink(path)
 

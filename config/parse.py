@@ -104,9 +104,11 @@ def rate(name: str, raw: str) -> str:
 
 
 def path(name: str, raw: str) -> Path:
+    """An absolute path (relative ones are taken from the working directory at start-up: job records store
+    spool paths, and a worker started elsewhere must find them)."""
     if not raw.strip():
         raise ConfigError(name, "is empty", "/var/lib/focalpoint")
-    return Path(raw.strip()).expanduser()
+    return Path(raw.strip()).expanduser().absolute()
 
 
 def redis_url(name: str, raw: str) -> str:

@@ -214,7 +214,7 @@ def load_settings(environ: Mapping[str, str], **overrides: Any) -> Settings:
         values[var.field] = var.parser(var.env, raw if raw is not None else (var.default or ""))
     for name, value in overrides.items():
         if value is not None:
-            values[name] = value
+            values[name] = value.expanduser().absolute() if isinstance(value, Path) else value
     if values["spool_dir"] is None:
         values["spool_dir"] = Path(values["data_dir"]) / "spool"
     settings = Settings(**values)

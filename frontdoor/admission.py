@@ -8,9 +8,10 @@ checks is the contract:
    (413 at once, the only early answer);
 2. a known attempt whose spool completed -> replay it (never rate-limited, never counted);
 3. the per-attempt ingest limit (429), counted for every request that is not a replay;
-4. a known attempt still streaming -> 409 (a stale one, whose front door died, is failed and taken over);
+4. a known attempt still streaming -> 409 (a stale one, whose front door died, is failed and taken over, as
+   is an attempt whose upload failed before it completed);
 5. body format and media type (400/415), size by Content-Length (413), free space (507);
-6. the per-IP new-upload quota (429), only for attempts never seen before;
+6. the per-IP new-upload quota (429), only for attempts never seen before (a re-send is not a new upload);
 7. claim the attempt for a new SPOOLING job (a lost race becomes step 2 or 4).
 """
 
@@ -64,7 +65,7 @@ def stale_spooling(job: Job, settings: Settings, now: float) -> bool:
 
 def replay_or_conflict(job: Job | None, settings: Settings, now: float) -> Job | ApiError:
     """What to answer for a known attempt: the job itself (replay) or 409 while it still streams."""
-    if job is None:
+    if job is None or job.ingest_failed:
         return ApiError(409, "attempt_in_progress", "The attempt's upload ended without a spool; send it again.",
                         headers={"Retry-After": "1"})
     if job.state is State.SPOOLING:
@@ -88,7 +89,7 @@ async def admit(h: UploadHandler) -> Admission:
         raise too_large(s.max_upload_bytes)  # too big even to drain: answered at once, connection closed
 
     existing = await fd.call(fd.store.find_by_attempt, attempt_id)
-    if existing is not None and existing.state is not State.SPOOLING:
+    if existing is not None and existing.state is not State.SPOOLING and not existing.ingest_failed:
         adm.existing = existing
         return adm
     if fd.limits is not None:
@@ -96,7 +97,7 @@ async def admit(h: UploadHandler) -> Admission:
         if not decision.allowed:
             adm.refusal = _rate_limited(fd, decision)
             return adm
-    if existing is not None:
+    if existing is not None and existing.state is State.SPOOLING:
         if not stale_spooling(existing, s, fd.clock()):
             adm.existing = existing
             return adm
@@ -111,11 +112,13 @@ async def admit(h: UploadHandler) -> Admission:
     if length is not None and length > s.max_upload_bytes + overhead:
         adm.refusal = too_large(s.max_upload_bytes)
         return adm
-    space = await fd.call(_space_problem, s, length or s.max_upload_bytes)
+    # Uploads still streaming here will need the rest of their bytes too: count them as taken already.
+    reserved = sum(other.bytes_still_expected() for other in list(fd.inflight))
+    space = await fd.call(_space_problem, s, length or s.max_upload_bytes, reserved)
     if space is not None:
         adm.refusal = insufficient_storage(space)
         return adm
-    if fd.limits is not None and existing is None:
+    if fd.limits is not None and existing is None:  # a known attempt sent again is never a new upload
         decision = await fd.call(fd.limits.check_new_upload, h.client_ip())
         if not decision.allowed:
             adm.refusal = _rate_limited(fd, decision)
@@ -125,7 +128,7 @@ async def admit(h: UploadHandler) -> Admission:
     job = Job(job_id=job_id, attempt_id=attempt_id, state=State.SPOOLING, created_at=now, updated_at=now,
               bytes_total=length, file_name=parser.file_name, mime_type=parser.media_type,
               request_id=h.request_id, client_ip=h.client_ip(), spool_path=str(s.spool_dir / job_id))
-    bound = await fd.call(fd.store.claim, job)
+    bound = await fd.call(fd.store.claim, job, _incomplete)
     if bound is not None:  # another request claimed the attempt between our look-up and now
         adm.existing = bound
         return adm
@@ -139,12 +142,13 @@ def _content_length(raw: str | None) -> int | None:
     return int(raw)
 
 
-def _space_problem(s: Settings, needed: int) -> str | None:
-    free = free_bytes(s.spool_dir)
+def _space_problem(s: Settings, needed: int, reserved: int) -> str | None:
+    """Why ``needed`` more bytes do not fit, beside ``reserved`` bytes promised to running uploads."""
+    free = free_bytes(s.spool_dir) - reserved
     if free - needed < s.min_free_bytes:
-        return (f"The spool volume has {free} bytes free; this upload needs {needed} and "
-                f"{s.min_free_bytes} must stay free. Try again later.")
-    if s.spool_cap_bytes and spool_usage(s.spool_dir) + needed > s.spool_cap_bytes:
+        return ("The spool volume is too full for this upload right now (the service keeps "
+                f"{s.min_free_bytes} bytes free). Try again later.")
+    if s.spool_cap_bytes and spool_usage(s.spool_dir) + reserved + needed > s.spool_cap_bytes:
         return "The spool directory is full; try again later."
     return None
 
@@ -159,7 +163,11 @@ async def _fail_stale(h: UploadHandler, job: Job) -> None:
     except (StaleJob, IllegalTransition, JobNotFound):
         pass
     await h.fd.call(remove_spool, job.spool_path)  # the dead front door's .part, if it left one
-    await h.fd.call(h.fd.store.release_attempt, job.attempt_id, job.job_id)
+
+
+def _incomplete(job: Job) -> bool:
+    """A job of the attempt whose upload never completed: the new request takes the attempt over."""
+    return job.ingest_failed
 
 
 def _rate_limited(fd: Frontdoor, decision: Decision) -> ApiError:

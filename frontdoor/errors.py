@@ -58,11 +58,3 @@ def not_found(what: str) -> ApiError:
 
 def unavailable(message: str) -> ApiError:
     return ApiError(503, "unavailable", message, headers={"Retry-After": "5"})
-
-
-# Codes a job can fail with while its body is still streaming. A job that fails with one of these frees its
-# attemptId: nothing was accepted, so the client may send the same attempt again.
-INGEST_FAILURES = frozenset({
-    "client_aborted", "ingest_interrupted", "too_large", "unsupported_media_type", "malformed_multipart",
-    "no_file_part", "multiple_file_parts", "insufficient_storage", "spool_error", "cancelled_during_ingest",
-})

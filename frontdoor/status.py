@@ -13,7 +13,7 @@ import os
 
 from frontdoor.admission import ATTEMPT_ID, limit_error
 from frontdoor.base import BaseHandler
-from frontdoor.errors import INGEST_FAILURES, ApiError, not_found
+from frontdoor.errors import ApiError, not_found
 from frontdoor.spool import remove_spool
 from jobs import Event, IllegalTransition, Job, StaleJob, State
 from ratelimit import Decision, render_headers
@@ -47,7 +47,9 @@ class StatusHandler(BaseHandler):
             return decision, None
         if job_id:
             return decision, self.fd.store.get(job_id) if len(job_id) <= 64 else None
-        return decision, self.fd.store.find_by_attempt(attempt_id) if ATTEMPT_ID.match(attempt_id) else None
+        job = self.fd.store.find_by_attempt(attempt_id) if ATTEMPT_ID.match(attempt_id) else None
+        # An attempt whose upload never completed is free: nothing to attach to, send it (again).
+        return decision, None if job is None or job.ingest_failed else job
 
     def set_default_headers(self) -> None:
         pass  # no "no-store" here: the ETag is the point
@@ -106,7 +108,7 @@ class RetryHandler(BaseHandler):
         job = await self.fd.call(self.fd.store.get, job_id)
         if job is None:
             raise not_found("upload job with that id")
-        if job.state != State.FAILED or job.error_code in INGEST_FAILURES or job.error_code == "spool_missing":
+        if job.state != State.FAILED or job.ingest_failed or job.error_code == "spool_missing":
             raise ApiError(409, "not_retryable", f"Only a job that failed on the Gemini side can be retried; "
                                                  f"this one is {job.state} ({job.error_code}). Upload the file again.")
         if not job.spool_path or not await self.fd.call(os.path.exists, job.spool_path):
@@ -115,10 +117,18 @@ class RetryHandler(BaseHandler):
             job = await self.fd.call(
                 self.fd.store.transition, job_id, Event.RETRY, expect=State.FAILED, error_code=None,
                 error_message=None, error_retryable=None, attempts=0, last_error=None, gemini_file_name=None,
-                gemini_file_uri=None, gemini_expires_at=None, deadline_at=None, polls=0, msg_gen=job.msg_gen + 1,
+                gemini_file_uri=None, gemini_expires_at=None, deadline_at=None, polls=0,
                 retried_at=self.fd.clock())
+            job = await self.fd.call(self.fd.store.modify, job_id, _new_message_generation)
         except (IllegalTransition, StaleJob):
             raise ApiError(409, "not_retryable", "The job changed meanwhile; look at its status.") from None
         await self.fd.call(self.fd.dispatcher.job_spooled, job.job_id, job.msg_gen)
         self.set_header("Location", f"/api/upload/status?jobId={job.job_id}")
         self.write_json(202, job.public())
+
+
+def _new_message_generation(job: Job) -> Job:
+    """A new message chain for a retried job (older messages of the job are dropped on arrival)."""
+    if job.state != State.SPOOLED:
+        raise StaleJob(job.job_id, State.SPOOLED, job.state)
+    return job.with_(msg_gen=job.msg_gen + 1)

@@ -27,7 +27,7 @@ from frontdoor.access import AccessLog
 from frontdoor.admission import Admission, admit, replay_or_conflict
 from frontdoor.base import BaseHandler
 from frontdoor.errors import ApiError, insufficient_storage, too_large, unavailable
-from frontdoor.spool import SpoolWriter
+from frontdoor.spool import SpoolWriter, remove_spool
 from jobs import Event, IllegalTransition, JobNotFound, StaleJob, State, StoreUnavailable
 from observability.sentry import capture_exception
 
@@ -37,6 +37,8 @@ PROGRESS_EVERY_S = 1.0
 
 @tornado.web.stream_request_body
 class UploadHandler(BaseHandler):
+    SUPPORTED_METHODS = ("POST",)  # anything else is a 405 before prepare() claims a job or opens a file
+
     async def prepare(self) -> None:
         self.access = AccessLog(self)
         self.admission: Admission | None = None
@@ -72,9 +74,26 @@ class UploadHandler(BaseHandler):
         # Never raise from here: Tornado would close the connection with no answer and the error would escape
         # its reporting (field notes). A bug becomes a Sentry event and a 500 after the body is drained.
         try:
-            return self._receive(chunk)
+            pending = self._receive(chunk)
         except Exception as exc:
-            return self._internal_error(exc, "data_received")
+            pending = self._internal_error(exc, "data_received")
+        return self._guarded(pending) if pending is not None else None
+
+    async def _guarded(self, pending: Awaitable[None]) -> None:
+        """Await what data_received handed back; whatever it raises is reported, never left to Tornado."""
+        try:
+            await pending
+        except Exception as exc:
+            log.error("upload_internal_error", exc_info=exc, extra={"fields": {"requestId": self.request_id,
+                                                                               "where": "body"}})
+            capture_exception(exc, where="body", requestId=self.request_id, **self.access_fields())
+            adm = self.admission
+            if adm is not None:
+                adm.job, adm.refusal = None, ApiError(500, "internal", "Something went wrong on our side; it has "
+                                                                       "been logged.")
+            spool, self.spool = self.spool, None
+            if spool is not None:
+                await spool.abort()
 
     def _internal_error(self, exc: Exception, where: str) -> Awaitable[None]:
         log.error("upload_internal_error", exc_info=exc, extra={"fields": {"requestId": self.request_id,
@@ -108,17 +127,20 @@ class UploadHandler(BaseHandler):
         try:
             for wait in waits:
                 await wait
+            # While we waited for the disk, Tornado read nothing: that time is ours, not the client's idleness.
+            self.last_byte_mono = time.monotonic()
         except OSError as exc:
             await self._fail_ingest(insufficient_storage(f"Writing the spool file failed: {exc.strerror}"))
         except Exception as exc:
             await self._internal_error(exc, "spool_write")
 
     async def post(self) -> None:
-        self.body_done = True
+        self.body_done = True  # from here on no progress write may touch the job or the spool
         self._stop_ticker()
         adm = self.admission
         assert adm is not None
-        if adm.job is None or self.spool is None:
+        job, spool = adm.job, self.spool
+        if job is None or spool is None:
             if adm.existing is not None:
                 await self._answer_existing(adm.existing.job_id)
             else:
@@ -133,24 +155,23 @@ class UploadHandler(BaseHandler):
             self.send_api_error(error)
             return
         try:
-            result = await self.spool.finish()
+            result = await spool.finish()
         except OSError as exc:
             failure = insufficient_storage(f"Writing the spool file failed: {exc.strerror}")
             await self._fail_ingest(failure)
             self.send_api_error(failure)
             return
         self.access.file_bytes = result.size
+        self.spool = None  # finished: nothing to clean up any more
         try:
             job = await self.fd.call(
-                self.fd.store.transition, adm.job.job_id, Event.SPOOL_COMPLETE, expect=State.SPOOLING,
+                self.fd.store.transition, job.job_id, Event.SPOOL_COMPLETE, expect=State.SPOOLING,
                 bytes_received=result.size, bytes_total=result.size, sha256=result.sha256,
                 spool_path=str(result.path), last_byte_at=self.access.last_byte_at,
                 file_name=adm.parser.file_name if adm.parser else None,
                 mime_type=adm.parser.media_type if adm.parser else None)
         except (StaleJob, IllegalTransition, JobNotFound):
             # Cancelled while streaming: the bytes are not wanted any more.
-            await self.spool.abort()
-            from frontdoor.spool import remove_spool
             await self.fd.call(remove_spool, result.path)
             self.send_api_error(ApiError(409, "job_cancelled", "The upload was cancelled while it streamed."))
             return
@@ -185,15 +206,17 @@ class UploadHandler(BaseHandler):
         if spool is not None:
             await spool.abort()
         if job is not None:
-            await self._fail_job(job.job_id, job.attempt_id, error.code, error.message)
+            await self._fail_job(job.job_id, error.code, error.message)
 
-    async def _fail_job(self, job_id: str, attempt_id: str, code: str, message: str) -> None:
+    async def _fail_job(self, job_id: str, code: str, message: str) -> None:
+        """FAILED with an ingest code: the attempt is free again (the next request of it takes it over)."""
         try:
             await self.fd.call(self.fd.store.transition, job_id, Event.FAIL, expect=State.SPOOLING,
                                error_code=code, error_message=message, error_retryable=True)
         except (StaleJob, IllegalTransition, JobNotFound):
             pass  # cancelled or failed by someone else already
-        await self.fd.call(self.fd.store.release_attempt, attempt_id, job_id)
+        except StoreUnavailable:
+            pass  # the job stays SPOOLING without progress: the sweeper fails it
 
     def on_connection_close(self) -> None:
         if self.body_done:
@@ -220,9 +243,7 @@ class UploadHandler(BaseHandler):
             if spool is not None:
                 await spool.abort()
             if job is not None:
-                await self._fail_job(job.job_id, job.attempt_id, code, message)
-        except StoreUnavailable:
-            pass  # the job stays SPOOLING without progress: the sweeper fails it and frees its attempt
+                await self._fail_job(job.job_id, code, message)
         finally:
             self.access.aborted = True
             self.fd.inflight.discard(self)
@@ -244,12 +265,12 @@ class UploadHandler(BaseHandler):
     async def _write_progress(self) -> None:
         adm, spool = self.admission, self.spool
         try:
-            if adm is None or adm.job is None or spool is None:
+            if adm is None or adm.job is None or spool is None or self.body_done:
                 return
             await self.fd.call(self.fd.store.update, adm.job.job_id, expect=State.SPOOLING,
                                bytes_received=spool.size, last_byte_at=self.access.last_byte_at)
         except (StaleJob, JobNotFound):
-            if adm is not None and adm.job is not None and self.spool is spool:
+            if adm is not None and adm.job is not None and self.spool is spool and not self.body_done:
                 await self._stop_spooling_cancelled()
         except Exception:
             log.exception("progress_write_failed", extra={"fields": {"requestId": self.request_id}})
@@ -264,6 +285,14 @@ class UploadHandler(BaseHandler):
         if spool is not None:
             await spool.abort()
 
+    def bytes_still_expected(self) -> int:
+        """Bytes this upload will still write to the spool (by its Content-Length, else the size limit)."""
+        adm, spool = self.admission, self.spool
+        if adm is None or adm.job is None or spool is None:
+            return 0
+        expected = adm.job.bytes_total if adm.job.bytes_total is not None else self.fd.settings.max_upload_bytes
+        return max(0, expected - spool.size)
+
     @property
     def connection(self) -> HTTP1Connection:
         conn = self.request.connection
@@ -277,6 +306,9 @@ class UploadHandler(BaseHandler):
 
     def on_finish(self) -> None:
         self._stop_ticker()
+        spool, self.spool = self.spool, None
+        if spool is not None:  # answered without finishing the spool (an error path): never leave a .part open
+            IOLoop.current().add_callback(spool.abort)
         self.fd.inflight.discard(self)
         self.access.write(self.get_status())
 

@@ -11,6 +11,14 @@ from typing import Any
 
 from jobs.machine import State, is_final
 
+# Codes a job fails with while its body is still streaming. Such a job never had a complete spool: its
+# attemptId is free again (the next request of the attempt starts a new job), it cannot be retried, and
+# whatever file it left is removed at once.
+INGEST_FAILURES = frozenset({
+    "client_aborted", "ingest_interrupted", "too_large", "unsupported_media_type", "malformed_multipart",
+    "no_file_part", "multiple_file_parts", "insufficient_storage", "spool_error", "internal",
+})
+
 # Fields that are never shown to clients: paths on our disks and Gemini session URLs (which grant write access).
 PRIVATE_FIELDS = frozenset({"spool_path", "gemini_upload_url", "client_ip"})
 
@@ -56,6 +64,11 @@ class Job:
     @property
     def final(self) -> bool:
         return is_final(self.state)
+
+    @property
+    def ingest_failed(self) -> bool:
+        """The upload never completed (see INGEST_FAILURES): the attempt may be sent again."""
+        return self.state == State.FAILED and self.error_code in INGEST_FAILURES
 
     def with_(self, **changes: Any) -> Job:
         return dataclasses.replace(self, **changes)

@@ -25,16 +25,14 @@ Clock = Callable[[], float]
 
 
 class JobStore(Protocol):
-    def claim(self, job: Job) -> Job | None:
+    def claim(self, job: Job, reusable: Callable[[Job], bool] | None = None) -> Job | None:
         """Create ``job`` and bind its attemptId to it, unless the attempt is bound already: then return the
-        job it is bound to and create nothing."""
+        job it is bound to and create nothing. A bound job for which ``reusable`` is true (an attempt whose
+        upload never completed) is taken over in the same compare-and-set."""
 
     def get(self, job_id: str) -> Job | None: ...
 
     def find_by_attempt(self, attempt_id: str) -> Job | None: ...
-
-    def release_attempt(self, attempt_id: str, job_id: str) -> None:
-        """Unbind the attempt if it is still bound to ``job_id`` (so the client may start it again)."""
 
     def transition(self, job_id: str, event: Event, *, expect: State | None = None, **fields: Any) -> Job:
         """Apply ``event`` (and set ``fields``) atomically; ``expect`` also requires the current state."""
@@ -87,7 +85,7 @@ class RedisJobStore:
         return [_text(i) for i in ids]
 
     # --- writes -------------------------------------------------------------------------------------------
-    def claim(self, job: Job) -> Job | None:
+    def claim(self, job: Job, reusable: Callable[[Job], bool] | None = None) -> Job | None:
         attempt_key = self._attempt_key(job.attempt_id)
         with _translated(), self._r.pipeline() as pipe:
             while True:
@@ -97,9 +95,12 @@ class RedisJobStore:
                     if bound is not None:
                         raw = cast(dict[bytes, bytes], pipe.hgetall(self._job_key(_text(bound))))
                         if raw:
-                            pipe.reset()
-                            return Job.from_hash(_decode(raw))
-                        # The attempt points at an expired job: take it over (still under WATCH).
+                            pipe.watch(self._job_key(_text(bound)))  # type: ignore[no-untyped-call]
+                            existing = Job.from_hash(_decode(raw))
+                            if reusable is None or not reusable(existing):
+                                pipe.reset()
+                                return existing
+                        # An expired or reusable job: take the attempt over (still under WATCH).
                     pipe.multi()
                     pipe.set(attempt_key, job.job_id)
                     pipe.hset(self._job_key(job.job_id), mapping=job.to_hash())
@@ -108,18 +109,6 @@ class RedisJobStore:
                     return None
                 except redis.WatchError:
                     continue
-
-    def release_attempt(self, attempt_id: str, job_id: str) -> None:
-        key = self._attempt_key(attempt_id)
-        with _translated(), self._r.pipeline() as pipe:
-            try:
-                pipe.watch(key)  # type: ignore[no-untyped-call]
-                if _text(cast(bytes | None, pipe.get(key)) or b"") == job_id:
-                    pipe.multi()
-                    pipe.delete(key)
-                    pipe.execute()
-            except redis.WatchError:
-                pass  # someone else rebound or released it meanwhile: not ours to touch any more
 
     def transition(self, job_id: str, event: Event, *, expect: State | None = None, **fields: Any) -> Job:
         def change(job: Job) -> Job:

@@ -60,7 +60,7 @@ def test_a_spooling_job_whose_front_door_died_fails_and_its_part_file_goes(tmp_p
     failed = store.get(job.job_id)
     assert failed.state is State.FAILED and failed.error_code == "ingest_interrupted"
     assert not part.exists()
-    assert store.find_by_attempt(job.attempt_id) is None  # the client may send the attempt again
+    assert store.find_by_attempt(job.attempt_id).ingest_failed  # the client may send the attempt again
 
 
 def test_jobs_without_progress_get_a_new_message_unless_a_run_holds_them(tmp_path: Path, redis_client: redis.Redis,

@@ -764,10 +764,17 @@ def settle_and_check(profile: Profile, cluster: Cluster, redis_server: RedisServ
     for name in spool_left:
         j = jobs.get(name.removesuffix(".part"))
         failures.append(f"ORPHAN spool file {name}: job {_brief(j) if j else 'none'}")
-    # 6. aborted attempts hold nothing
+    # 6. aborted attempts hold nothing: bound to no job, or to one that FAILED before its upload completed
+    #    (the attempt is free: its next request takes it over)
+    from jobs import INGEST_FAILURES
+
     for u in uploads:
-        if u.abort_at is not None and client.get(f"{NS}:attempt:{u.attempt}") is not None and not u.job_ids:
-            failures.append(f"aborted attempt {u.attempt} is still bound")
+        bound = client.get(f"{NS}:attempt:{u.attempt}")
+        if u.abort_at is None or bound is None or u.job_ids:
+            continue
+        j = jobs.get(bound.decode())
+        if j is None or j.get("state") != "FAILED" or j.get("error_code") not in INGEST_FAILURES:
+            failures.append(f"aborted attempt {u.attempt} is still bound to {_brief(j) if j else bound!r}")
     # 7. processes alive
     failures.extend(f"process died on its own: {d}" for d in cluster.dead())
     failures.extend(f"chaos action failed: {e}" for e in chaos.errors)

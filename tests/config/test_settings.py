@@ -12,7 +12,7 @@ def test_defaults() -> None:
     s = load_settings({})
     assert s.max_upload_bytes == 2 * 1024**3
     assert s.allowed_media_types == ("video/*", "audio/*", "image/*", "application/pdf", "text/plain")
-    assert s.spool_dir == Path("./var") / "spool"
+    assert s.spool_dir == Path.cwd() / "var" / "spool"  # absolute: job records store spool paths
     assert s.embedded and s.redis_url is None
     assert s.limit_status_per_ip == "60/minute"
 

@@ -125,6 +125,6 @@ def test_graceful_shutdown_cuts_uploads_that_outlast_the_grace(make_service: Any
     up.close()
     failed = svc.frontdoor.store.get(job.job_id)
     assert failed.state == "FAILED" and failed.error_code == "client_aborted"
-    assert svc.frontdoor.store.find_by_attempt(att) is None
+    assert svc.frontdoor.store.find_by_attempt(att).ingest_failed  # the client sends the attempt again
     assert list(svc.service.settings.spool_dir.iterdir()) == []
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.helpers.http import (
+    PartialUpload,
     answer_after_whole_body,
     attempt_id,
     multipart_parts,
@@ -12,6 +13,7 @@ from tests.helpers.http import (
     upload_raw,
 )
 from tests.helpers.service import RunningService
+from tests.helpers.wait import wait_for
 
 MiB = 1024 * 1024
 
@@ -50,7 +52,8 @@ def test_chunked_body_over_the_limit_is_413_and_the_partial_file_is_removed(make
     assert r.status == 413
     assert_nothing_left(svc)
     job = svc.frontdoor.store.find_by_attempt(att)
-    assert job is None  # the failed ingest freed the attempt
+    assert job.state == "FAILED" and job.ingest_failed  # the attempt is free: its next request starts over
+    assert request(svc.port, "GET", f"/api/upload/status?attemptId={att}").status == 404
 
 
 def test_chunked_body_within_the_limit_is_accepted(service: RunningService) -> None:
@@ -142,3 +145,29 @@ def test_an_unreachable_job_store_is_a_503_after_the_body_not_a_reset(service: R
     assert answer.startswith(b"HTTP/1.1 503")
     assert b'"unavailable"' in answer
     assert_nothing_left(service)
+
+
+def test_other_methods_are_405_and_claim_nothing(service: RunningService) -> None:
+    att = attempt_id()
+    for method in ("PUT", "PATCH", "GET"):
+        body = b"x" * 1000 if method != "GET" else None
+        r = request(service.port, method, "/api/upload", {"X-Attempt-Id": att, "Content-Type": "video/mp4"}, body)
+        assert r.status == 405
+    assert service.frontdoor.store.find_by_attempt(att) is None
+    assert_nothing_left(service)
+
+
+def test_room_promised_to_running_uploads_counts_against_new_ones(make_service) -> None:  # type: ignore[no-untyped-def]
+    from frontdoor.spool import free_bytes
+
+    svc = make_service()
+    spool = svc.service.settings.spool_dir
+    # Leave room for one 30 MiB upload beside the reserve, not for two.
+    svc.frontdoor.settings = svc.service.settings.replace(min_free_bytes=free_bytes(spool) - 45 * MiB)
+    first = PartialUpload(svc.port, 30 * MiB, attempt_id())
+    first.send(1 * MiB)
+    wait_for(lambda: svc.frontdoor.inflight)
+    second = upload_raw(svc.port, 30 * MiB, attempt_id())
+    assert second.status == 507
+    assert first.finish().startswith(b"HTTP/1.1 202")
+    first.close()

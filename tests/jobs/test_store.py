@@ -40,14 +40,17 @@ def test_claim_binds_the_attempt_once(redis_client: redis.Redis, namespace: str,
     assert store.find_by_attempt("attempt-0001").job_id == first.job_id
 
 
-def test_release_only_unbinds_its_own_job(redis_client: redis.Redis, namespace: str, clock: FakeClock) -> None:
+def test_a_claim_takes_over_an_attempt_only_from_a_reusable_job(redis_client: redis.Redis, namespace: str,
+                                                                 clock: FakeClock) -> None:
     store = make_store(redis_client, namespace, clock)
-    job = new_job(clock)
-    store.claim(job)
-    store.release_attempt(job.attempt_id, "someone-else")
-    assert store.find_by_attempt(job.attempt_id) is not None
-    store.release_attempt(job.attempt_id, job.job_id)
-    assert store.find_by_attempt(job.attempt_id) is None
+    first = new_job(clock)
+    store.claim(first)
+    store.transition(first.job_id, Event.FAIL, error_code="client_aborted")
+    second = new_job(clock)
+    assert store.claim(second, lambda j: False).job_id == first.job_id  # not reusable: the attempt stays bound
+    assert store.claim(second, lambda j: j.ingest_failed) is None  # taken over in one compare-and-set
+    assert store.find_by_attempt(first.attempt_id).job_id == second.job_id
+    assert redis_client.ttl(f"{namespace}:attempt:{first.attempt_id}") == -1  # bound to a live job again
 
 
 def test_transition_applies_the_table_and_bumps_version(redis_client: redis.Redis, namespace: str,
