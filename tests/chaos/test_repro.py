@@ -116,6 +116,8 @@ def test_a_late_poll_does_not_fail_a_file_that_gemini_has_long_made_active(
     file that has been ACTIVE all along. The deadline should judge Gemini's processing, not our lateness."""
     server, emulator, cluster = stack
     cluster.env["GEMINI_PROCESSING_DEADLINE"] = "2s"
+    # The file stays PROCESSING until the test says otherwise, so the worker cannot see it ACTIVE first.
+    emulator.call("POST", "/_emulator/faults", {"kind": "processing_stuck", "times": 1})
     cluster.start()  # the front door
     cluster.start_worker()
     port = cluster.ports()[0]
@@ -123,11 +125,11 @@ def test_a_late_poll_does_not_fail_a_file_that_gemini_has_long_made_active(
     r = upload_raw(port, 1 * harness.MiB, attempt_id())
     assert r.status == 202, r.body
     key = f"{harness.NS}:job:{r.json['jobId']}"
-    _wait(lambda: client.hget(key, "state") in (b"PROCESSING", b"ACTIVE"), 30, "the upload finished")
+    _wait(lambda: client.hget(key, "state") == b"PROCESSING", 30, "the upload finished")
     cluster.kill_worker(random.Random(0))  # its delayed poll comes back after the heartbeat timeout
-    if client.hget(key, "state") == b"ACTIVE":
-        pytest.skip("the worker polled the file ACTIVE before it was killed; run again")
-    time.sleep(2.5)  # past the 2 s processing deadline; the file has been ACTIVE since 1 s after its upload
+    name = client.hget(key, "gemini_file_name").decode()
+    emulator.call("POST", "/_emulator/processing", {"name": name, "state": "ACTIVE"})
+    time.sleep(2.5)  # past the 2 s processing deadline; the file is ACTIVE all along
     cluster.start_worker()
     state = _wait(lambda: (client.hget(key, "state") or b"").decode() in ("ACTIVE", "FAILED")
                   and client.hget(key, "state").decode(), 45, "the job ended")

