@@ -29,10 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from actors.cleanup import abandon, forget_remote, remove_spool
 from actors.policy import Uniform, budget_spent, poll_delay, retry_delay
 from actors.ports import Alerts, Files, Lease, RemoteFile, Scheduler, Slots, Uploader
 from config import Settings
-from gemini.errors import GeminiError, GeminiPermanent, GeminiTransient, SessionGone
+from gemini.errors import GeminiPermanent, GeminiTransient, SessionGone
 from jobs import Event, IllegalTransition, Job, JobNotFound, JobStore, StaleJob, State
 from jobs.lease import LeaseHandle
 
@@ -155,19 +156,16 @@ class Leg:
         except SessionGone as exc:
             # Lost twice in one run: start afresh in a later run with a new session (counts against the budget).
             self._forget_session(job_id)
-            self._note_transient(job_id, State.UPLOADING, GeminiTransient(str(exc), None))
-            self._next(job_id, gen, "upload", retry_delay(job.attempts, None, self.uniform))
+            self._upload_later(job, gen, GeminiTransient(str(exc), None))
             return
         except OSError as exc:  # reading the spool (e.g. a shared volume's hiccup): try again later
-            self._note_transient(job_id, State.UPLOADING, GeminiTransient(f"reading the spool: {exc.strerror}", None))
-            self._next(job_id, gen, "upload", retry_delay(job.attempts, None, self.uniform))
+            self._upload_later(job, gen, GeminiTransient(f"reading the spool: {exc.strerror}", None))
             return
         except GeminiPermanent as exc:
             self._fail(job, exc.code, f"Gemini refused the upload: {exc.message}", retryable=False)
             return
         except GeminiTransient as exc:
-            self._note_transient(job_id, State.UPLOADING, exc)
-            self._next(job_id, gen, "upload", retry_delay(job.attempts, exc.retry_after, self.uniform))
+            self._upload_later(job, gen, exc)
             return
         try:
             job = self.store.transition(
@@ -179,6 +177,11 @@ class Leg:
             self._abandon(job_id, remote.name)
             return
         self._follow(job, remote, gen)
+
+    def _upload_later(self, job: Job, gen: int, exc: GeminiTransient) -> None:
+        """A transient failure: note it on the job and send the next run after a back-off (this run counted)."""
+        self._note_transient(job.job_id, State.UPLOADING, exc)
+        self._next(job.job_id, gen, "upload", retry_delay(job.attempts, exc.retry_after, self.uniform))
 
     def _forget_session(self, job_id: str) -> None:
         try:
@@ -246,7 +249,7 @@ class Leg:
             log.info("job_active", extra={"fields": {"jobId": done.job_id, "attemptId": done.attempt_id,
                                                      "fileName": remote.name}})
             if self.settings.spool_retention_active_s <= 0:
-                _remove_spool(done.spool_path)
+                remove_spool(done.spool_path)
         elif remote.state == "FAILED":
             self._fail(job, "gemini_processing_failed",
                        f"Gemini could not process the file: {remote.error_message or 'no reason given'}",
@@ -263,26 +266,10 @@ class Leg:
         self._abandon(job_id)
 
     def _abandon(self, job_id: str, remote_name: str | None = None) -> None:
-        """The job went final under us: release what it held at Gemini and on disk (best effort)."""
-        job = self.store.get(job_id)
-        if job is None or job.state == State.ACTIVE:
-            return
-        if job.gemini_upload_url:
-            try:
-                self.uploader.cancel(job.gemini_upload_url)
-            except GeminiError:
-                pass  # the session expires by itself within a week
-        name = remote_name or job.gemini_file_name
-        if name and job.state == State.CANCELLED:
-            self._forget_remote(name)
-        if job.state == State.CANCELLED:
-            _remove_spool(job.spool_path)
+        abandon(self.store, self.uploader, self.files, job_id, remote_name)
 
     def _forget_remote(self, name: str) -> None:
-        try:
-            self.files.delete(name)
-        except GeminiError:
-            pass  # Gemini deletes files after 48 h anyway
+        forget_remote(self.files, name)
 
     def _note_transient(self, job_id: str, state: State, exc: GeminiTransient, count: bool = False) -> Job | None:
         """Record a transient failure on the job (``count``: it also spends budget; upload runs count at start)."""
@@ -322,7 +309,3 @@ def _exhausted(job: Job) -> str:
     why = f" Last error: {job.last_error}" if job.last_error else " The upload stopped repeatedly without progress."
     return f"Gemini could not be reached after {job.attempts - 1} tries.{why}"
 
-
-def _remove_spool(path: str | None) -> None:
-    if path:
-        Path(path).unlink(missing_ok=True)
