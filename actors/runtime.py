@@ -145,10 +145,17 @@ def start_workers(settings: Settings, broker: RedisBroker, store: JobStore, cloc
                   client: redis.Redis, metrics: Metrics | None = None) -> Workers:
     """Declare the actors, build the leg, start the worker threads and the sweeper (a first sweep at once:
     start-up recovery; on the embedded default, the only process of its deployment, as ``recovering``)."""
+    leg = build_leg(settings, broker, store, clock, client, metrics)
+    instrument_worker_broker(broker, metrics)
+    sweeps = SweepLoop(make_sweeper(settings, store, client, leg, clock, metrics), client, settings,
+                       recovering=settings.embedded)
+    return Workers(broker, settings.worker_threads, leg, sweeps).start()
+
+
+def build_leg(settings: Settings, broker: RedisBroker, store: JobStore, clock: Callable[[], float],
+              client: redis.Redis, metrics: Metrics | None = None) -> Leg:
+    """Declare the actors on ``broker`` and build the leg they run (its scheduler sends through them)."""
     box: list[Leg] = []
     actors = build_actors(broker, lambda: box[0], store)
     box.append(make_leg(settings, store, client, actors, clock, metrics))
-    instrument_worker_broker(broker, metrics)
-    sweeps = SweepLoop(make_sweeper(settings, store, client, box[0], clock, metrics), client, settings,
-                       recovering=settings.embedded)
-    return Workers(broker, settings.worker_threads, box[0], sweeps).start()
+    return box[0]

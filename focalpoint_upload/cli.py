@@ -144,21 +144,15 @@ def _sweep(settings: Settings, *, recovering: bool) -> int:
     import json
     import time
 
-    from actors.broker import make_broker
-    from actors.runtime import build_actors, make_leg, make_sweeper
-    from focalpoint_upload.service import redis_client
-    from jobs import RedisJobStore
+    from actors.runtime import build_leg, make_sweeper
+    from focalpoint_upload.service import connect
 
     assert settings.redis_url is not None
-    client = redis_client(settings.redis_url)
-    store = RedisJobStore(client, settings.redis_namespace, time.time, settings.job_ttl_s)
-    broker = make_broker(settings.redis_url, settings.redis_namespace, settings.worker_heartbeat_timeout_s)
-    box: list[Any] = []
-    actors = build_actors(broker, lambda: box[0], store)
-    box.append(make_leg(settings, store, client, actors, time.time))
-    report = make_sweeper(settings, store, client, box[0], time.time).sweep(recovering=recovering)
+    parts = connect(settings, settings.redis_url, time.time)
+    leg = build_leg(settings, parts.broker, parts.store, time.time, parts.client)
+    report = make_sweeper(settings, parts.store, parts.client, leg, time.time).sweep(recovering=recovering)
     print(json.dumps(report.as_dict()))
-    client.close()
+    parts.client.close()
     return 0
 
 

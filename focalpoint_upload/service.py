@@ -11,19 +11,23 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import redis
 import tornado.httpserver
 import tornado.netutil
+from dramatiq.brokers.redis import RedisBroker
 
 from config import Settings
 from focalpoint_upload.embedded import EmbeddedRedis
+from jobs import RedisJobStore
 from observability.handlers import observability_routes
 from observability.jobs_gauge import JobStateCollector, count_open_jobs
 from observability.metrics import Metrics
 from observability.presence import dramatiq_namespace
 from observability.readiness import accepting_check, redis_check, spool_check, workers_check
+from ratelimit import UploadLimits
 
 log = logging.getLogger("focalpoint.service")
 
@@ -31,6 +35,23 @@ log = logging.getLogger("focalpoint.service")
 def redis_client(url: str) -> redis.Redis:
     """The one way every part connects to Redis: bounded timeouts, so a dead Redis is an error, not a hang."""
     return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=30)
+
+
+@dataclass
+class Connected:
+    """What every process of a deployment shares through Redis: the client, the job store and the broker."""
+
+    client: redis.Redis
+    store: RedisJobStore
+    broker: RedisBroker
+
+
+def connect(settings: Settings, url: str, clock: Callable[[], float]) -> Connected:
+    from actors.broker import make_broker
+
+    client = redis_client(url)
+    return Connected(client, RedisJobStore(client, settings.redis_namespace, clock, settings.job_ttl_s),
+                     make_broker(url, settings.redis_namespace, settings.worker_heartbeat_timeout_s))
 
 
 class Service:
@@ -54,39 +75,29 @@ class Service:
 
     async def start(self, *, with_workers: bool | None = None) -> None:
         """Start everything; ``with_workers`` defaults to True on the embedded default only."""
-        from actors.broker import make_broker
         from actors.dispatch import DramatiqDispatcher
         from frontdoor import Frontdoor, make_app, make_server
-        from jobs import RedisJobStore
 
         s = self.settings
         s.spool_dir.mkdir(parents=True, exist_ok=True)
         url = self.start_redis()
-        self._client = redis_client(url)
-        store = RedisJobStore(self._client, s.redis_namespace, self.clock, s.job_ttl_s)
-        client = self._client
+        parts = connect(s, url, self.clock)
+        self._client = client = parts.client
         self.metrics = Metrics()
         self.metrics.watch(JobStateCollector(lambda: count_open_jobs(client, s.redis_namespace), self.clock))
-        broker = make_broker(url, s.redis_namespace, s.worker_heartbeat_timeout_s)
-        self.frontdoor = Frontdoor(settings=s, store=store, dispatcher=DramatiqDispatcher(broker), clock=self.clock,
-                                   limits=self._limits(url), metrics=self.metrics)
+        self.frontdoor = Frontdoor(settings=s, store=parts.store, dispatcher=DramatiqDispatcher(parts.broker),
+                                   clock=self.clock, metrics=self.metrics,
+                                   limits=UploadLimits.from_settings(s, url, clock=self.clock))
         if with_workers if with_workers is not None else s.embedded:
             from actors.runtime import start_workers
 
-            self.workers = start_workers(s, broker, store, self.clock, self._client, self.metrics)
+            self.workers = start_workers(s, parts.broker, parts.store, self.clock, client, self.metrics)
         self.server = make_server(make_app(self.frontdoor, self._extra_routes()))
         sockets = tornado.netutil.bind_sockets(s.port, s.host)
         self.server.add_sockets(sockets)
         self.port = sockets[0].getsockname()[1]
         log.info("frontdoor_listening", extra={"fields": {
             "host": s.host, "port": self.port, "embedded": s.embedded, "workers": self.workers is not None}})
-
-    def _limits(self, url: str) -> Any:
-        try:
-            from ratelimit import UploadLimits
-        except ImportError:  # pragma: no cover - ratelimit is part of the package
-            return None
-        return UploadLimits.from_settings(self.settings, url, clock=self.clock)
 
     def _extra_routes(self) -> list[Any]:
         from frontdoor.pages import page_routes

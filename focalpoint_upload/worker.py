@@ -13,19 +13,16 @@ log = logging.getLogger("focalpoint.worker")
 
 
 def run_worker(settings: Settings) -> int:
-    from actors.broker import make_broker
     from actors.runtime import start_workers
-    from focalpoint_upload.service import redis_client
-    from jobs import RedisJobStore
+    from focalpoint_upload.service import connect
     from observability.metrics import Metrics
     from observability.worker_metrics import serve_metrics
 
     assert settings.redis_url is not None
-    client = redis_client(settings.redis_url)
-    store = RedisJobStore(client, settings.redis_namespace, time.time, settings.job_ttl_s)
-    broker = make_broker(settings.redis_url, settings.redis_namespace, settings.worker_heartbeat_timeout_s)
+    parts = connect(settings, settings.redis_url, time.time)
+    client = parts.client
     metrics = Metrics()
-    workers = start_workers(settings, broker, store, time.time, client, metrics)
+    workers = start_workers(settings, parts.broker, parts.store, time.time, client, metrics)
     stop_metrics = None
     if settings.worker_metrics_port is not None:
         port, stop_metrics = serve_metrics(metrics, settings.host, settings.worker_metrics_port)

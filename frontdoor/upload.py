@@ -271,19 +271,12 @@ class UploadHandler(BaseHandler):
                                bytes_received=spool.size, last_byte_at=self.access.last_byte_at)
         except (StaleJob, JobNotFound):
             if adm is not None and adm.job is not None and self.spool is spool and not self.body_done:
-                await self._stop_spooling_cancelled()
+                # Cancelled (on any front door): drop the spool and drain; the job is final already.
+                await self._fail_ingest(ApiError(409, "job_cancelled", "The upload was cancelled while it streamed."))
         except Exception:
             log.exception("progress_write_failed", extra={"fields": {"requestId": self.request_id}})
         finally:
             self.progress_busy = False
-
-    async def _stop_spooling_cancelled(self) -> None:
-        adm = self.admission
-        assert adm is not None
-        spool, self.spool = self.spool, None
-        adm.job, adm.refusal = None, ApiError(409, "job_cancelled", "The upload was cancelled while it streamed.")
-        if spool is not None:
-            await spool.abort()
 
     def bytes_still_expected(self) -> int:
         """Bytes this upload will still write to the spool (by its Content-Length, else the size limit)."""
