@@ -55,9 +55,16 @@ def test_serve_refuses_a_network_address_without_auth(tmp_path: Path) -> None:
     assert r.stderr.count("\n") == 1 and "FOCALPOINT_AUTH=none" in r.stderr and "0.0.0.0" in r.stderr
 
 
-def test_serve_with_auth_none_on_a_network_address_warns_and_serves(tmp_path: Path) -> None:
-    proc, port = serve({"FOCALPOINT_DATA_DIR": str(tmp_path / "data"), "FOCALPOINT_HOST": "0.0.0.0",
-                        "FOCALPOINT_AUTH": "none"}, tmp_path / "serve.log", "--emulate-gemini")
+def front_door_env(tmp_path: Path, redis_url: str, namespace: str, **env: str) -> dict[str, str]:
+    # The test's Redis, not the embedded one: only the front door runs, and no private Redis is left behind.
+    return {"FOCALPOINT_DATA_DIR": str(tmp_path / "data"), "REDIS_URL": redis_url,
+            "FOCALPOINT_REDIS_NAMESPACE": namespace, "GEMINI_API_KEY": "k", **env}
+
+
+def test_serve_with_auth_none_on_a_network_address_warns_and_serves(tmp_path: Path, redis_url: str,
+                                                                    namespace: str) -> None:
+    proc, port = serve(front_door_env(tmp_path, redis_url, namespace, FOCALPOINT_HOST="0.0.0.0",
+                                      FOCALPOINT_AUTH="none"), tmp_path / "serve.log")
     try:
         assert "WARNING: auth is off" in proc.text()
         assert request(port, "GET", "/api/upload/status?attemptId=abcdefgh1234").status == 404  # no 401: auth off
@@ -65,9 +72,9 @@ def test_serve_with_auth_none_on_a_network_address_warns_and_serves(tmp_path: Pa
         assert proc.stop() == 0
 
 
-def test_serve_with_a_secret_requires_tokens(tmp_path: Path) -> None:
-    proc, port = serve({"FOCALPOINT_DATA_DIR": str(tmp_path / "data"), "FOCALPOINT_AUTH_SECRET": SECRET},
-                       tmp_path / "serve.log", "--emulate-gemini")
+def test_serve_with_a_secret_requires_tokens(tmp_path: Path, redis_url: str, namespace: str) -> None:
+    proc, port = serve(front_door_env(tmp_path, redis_url, namespace, FOCALPOINT_AUTH_SECRET=SECRET),
+                       tmp_path / "serve.log")
     try:
         assert "auth is off" not in proc.text()
         assert request(port, "GET", "/api/upload/status?attemptId=abcdefgh1234").status == 401
