@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -65,6 +65,14 @@ class Settings:
     log_level: str
     log_file: Path | None
     emulate_gemini: bool
+    auth_mode: Literal["auto", "none", "required"]
+    auth_secret: str | None = field(repr=False)  # never in a repr, so never in a log line
+    auth_public_key: str | None = field(repr=False)  # PEM text (the variable may also name a PEM file)
+
+    @property
+    def auth_enabled(self) -> bool:
+        """True when every API request must carry a bearer token (a secret or a public key is set)."""
+        return self.auth_mode != "none" and bool(self.auth_secret or self.auth_public_key)
 
     @property
     def embedded(self) -> bool:
@@ -123,6 +131,17 @@ def _forwarded(name: str, raw: str) -> str:
 
 def _api_version(name: str, raw: str) -> str:
     return parse.choice(name, raw, ("v1beta", "v1", "v1alpha"))
+
+
+def _auth_mode(name: str, raw: str) -> str:
+    return parse.choice(name, raw, ("auto", "none", "required"))
+
+
+def _auth_secret(name: str, raw: str) -> str:
+    # RFC 7518 3.2: an HS256 key must be at least as long as the hash output (32 bytes).
+    if len(raw.encode()) < 32:
+        raise ConfigError(name, "is shorter than 32 bytes (HS256 needs at least 32)", "$(openssl rand -hex 32)")
+    return raw
 
 
 VARIABLES: tuple[Variable, ...] = (
@@ -199,6 +218,14 @@ VARIABLES: tuple[Variable, ...] = (
              "Also append the JSON logs to this file (they always go to stderr)."),
     Variable("FOCALPOINT_EMULATE_GEMINI", "emulate_gemini", parse.boolean, "false",
              "Run a local Gemini emulator and send uploads there (for trying the service; never in production)."),
+    Variable("FOCALPOINT_AUTH", "auth_mode", _auth_mode, "auto",
+             "`auto`: bearer tokens are required when a secret or public key is set; `required`: refuse to start "
+             "without one; `none`: no auth (one anonymous user), also on a non-loopback address."),
+    Variable("FOCALPOINT_AUTH_SECRET", "auth_secret", _opt(_auth_secret), "",
+             "Shared secret (32+ bytes) of FocalPoint's app: tokens are HS256 JWTs signed with it."),
+    Variable("FOCALPOINT_AUTH_PUBLIC_KEY", "auth_public_key", _opt(parse.public_key), "",
+             "PEM public key (or the path of a PEM file) of FocalPoint's app: tokens are RS256 (RSA key) or ES256 "
+             "(P-256 key) JWTs."),
 )
 
 
@@ -231,6 +258,13 @@ def _check(s: Settings) -> None:
         raise ConfigError("GEMINI_CHUNK_SIZE", "must be at least 256KiB", "8MiB")
     if s.ingest_idle_timeout_s <= 0:
         raise ConfigError("FOCALPOINT_INGEST_IDLE_TIMEOUT", "must be more than 0", "60s")
+    keyed = bool(s.auth_secret or s.auth_public_key)
+    if s.auth_mode == "none" and keyed:
+        raise ConfigError("FOCALPOINT_AUTH", "is none, but a secret or public key is set: unset it, or unset "
+                          "FOCALPOINT_AUTH to use it", "auto")
+    if s.auth_mode == "required" and not keyed:
+        raise ConfigError("FOCALPOINT_AUTH_SECRET", "is not set (nor FOCALPOINT_AUTH_PUBLIC_KEY), but "
+                          "FOCALPOINT_AUTH=required", "$(openssl rand -hex 32)")
 
 
 def markdown_table() -> str:

@@ -1,4 +1,4 @@
-"""``focalpoint-upload``: the one console script (serve, worker, emulator, settings).
+"""``focalpoint-upload``: the one console script (serve, worker, emulator, settings, token, ...).
 
 This is the only module that reads ``os.environ``: it builds the settings once and passes them down.
 """
@@ -47,6 +47,11 @@ def _parser() -> argparse.ArgumentParser:
     settings_cmd.add_argument("--markdown", action="store_true", help="as the README's table")
     sub.add_parser("report", help="requests per attemptId and response times from the JSON request logs "
                                   "(see `focalpoint-upload report --help`)", add_help=False)
+    token = sub.add_parser("token", help="print a bearer token for a user, signed with FOCALPOINT_AUTH_SECRET "
+                                         "(for trying the service; FocalPoint's app mints its own)")
+    token.add_argument("--user", required=True, help="the token's subject (sub): whose uploads these are")
+    token.add_argument("--ttl", default="1h", help="how long the token is valid (default 1h)")
+    token.add_argument("--max-bytes", help="largest upload this token may send (e.g. 500MiB; default: no own cap)")
     sweep = sub.add_parser("sweep", help="find stuck jobs and stale spool files once, fix them, print a report")
     sweep.add_argument("--recovering", action="store_true",
                        help="treat every SPOOLING job as dead and re-send every job without a live upload "
@@ -63,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "settings":
         return _print_settings(markdown=args.markdown)
+    if args.command == "token":
+        return _token(args.user, args.ttl, args.max_bytes)
     if args.command == "emulator":
         from gemini.emulator import EmulatorConfig
         from gemini.emulator import serve as serve_emulator
@@ -90,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
                               "redis://127.0.0.1:6379/0")
     except ConfigError as exc:
         print(f"focalpoint-upload: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "serve" and (refusal := _auth_refusal(settings)) is not None:
+        print(f"focalpoint-upload: {refusal}", file=sys.stderr)
         return 2
     setup_logging(settings.log_level, settings.log_file)
     from observability.sentry import init_sentry
@@ -131,6 +141,43 @@ async def _serve(settings: Settings) -> int:
     await service.stop()
     if emulator is not None:
         emulator.stop()
+    return 0
+
+
+def _auth_refusal(settings: Settings) -> str | None:
+    """Why ``serve`` must not start with these auth settings; prints the warning when auth is off."""
+    from frontdoor.auth import exposure_problem
+
+    if (problem := exposure_problem(settings)) is not None:
+        return problem
+    if not settings.auth_enabled:
+        print("focalpoint-upload: WARNING: auth is off (no FOCALPOINT_AUTH_SECRET or FOCALPOINT_AUTH_PUBLIC_KEY): "
+              "every client is the same anonymous user and can see and cancel every upload", file=sys.stderr)
+    return None
+
+
+def _token(user: str, ttl: str, max_bytes: str | None) -> int:
+    import time
+
+    from config import parse
+    from frontdoor.auth import mint
+
+    try:
+        settings = load_settings(os.environ)
+        ttl_s = parse.duration("--ttl", ttl)
+        cap = parse.size("--max-bytes", max_bytes) if max_bytes is not None else None
+    except ConfigError as exc:
+        print(f"focalpoint-upload: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if not settings.auth_secret:
+        why = ("only FOCALPOINT_AUTH_PUBLIC_KEY is set: tokens are signed with its private key, by FocalPoint's app"
+               if settings.auth_public_key else "auth is off: FOCALPOINT_AUTH_SECRET is not set")
+        print(f"focalpoint-upload: cannot make a token: {why}", file=sys.stderr)
+        return 2
+    if ttl_s <= 0 or not user.strip():
+        print("focalpoint-upload: --user must not be empty and --ttl must be more than 0", file=sys.stderr)
+        return 2
+    print(mint(settings.auth_secret, user, ttl_s, time.time(), max_bytes=cap))
     return 0
 
 

@@ -25,12 +25,14 @@ from config import Settings
 from frontdoor.errors import (
     ApiError,
     attempt_in_progress,
+    attempt_mismatch,
     bad_request,
     insufficient_storage,
     too_large,
     unavailable,
 )
 from frontdoor.ingest import BodyParser, parser_for
+from frontdoor.replay import ReplayCheck
 from frontdoor.spool import free_bytes, spool_usage
 from jobs import Event, IllegalTransition, Job, JobNotFound, StaleJob, State, new_job_id
 from ratelimit import Decision, render_headers
@@ -50,6 +52,7 @@ class Admission:
     parser: BodyParser | None = None
     existing: Job | None = None  # the attempt's job made by an earlier request: replay or 409 after draining
     refusal: ApiError | None = None
+    replay: ReplayCheck | None = None  # for ``existing``: is the drained body the same file?
 
     @property
     def job_id(self) -> str | None:
@@ -63,13 +66,17 @@ def stale_spooling(job: Job, settings: Settings, now: float) -> bool:
     return job.state is State.SPOOLING and now - job.updated_at > settings.ingest_idle_timeout_s + 10
 
 
-def replay_or_conflict(job: Job | None, settings: Settings, now: float) -> Job | ApiError:
-    """What to answer for a known attempt: the job itself (replay) or 409 while it still streams."""
+def replay_or_conflict(job: Job | None, settings: Settings, now: float,
+                       replay: ReplayCheck | None = None) -> Job | ApiError:
+    """What to answer for a known attempt: the job itself (replay), 409 while it still streams, or 422 when
+    the request carried another file than the job's."""
     if job is None or job.ingest_failed:
         return ApiError(409, "attempt_in_progress", "The attempt's upload ended without a spool; send it again.",
                         headers={"Retry-After": "1"})
     if job.state is State.SPOOLING:
         return attempt_in_progress(job.attempt_id, job.job_id)
+    if replay is not None and not replay.matches(job):
+        return attempt_mismatch()
     return job
 
 
@@ -88,12 +95,13 @@ async def admit(h: UploadHandler) -> Admission:
     if length is not None and length > max(s.drain_limit_bytes, s.max_upload_bytes + MULTIPART_OVERHEAD):
         raise too_large(s.max_upload_bytes)  # too big even to drain: answered at once, connection closed
 
-    existing = await fd.call(fd.store.find_by_attempt, attempt_id)
+    owner = h.principal
+    existing = await fd.call(fd.store.find_by_attempt, attempt_id, owner.key)
     if existing is not None and existing.state is not State.SPOOLING and not existing.ingest_failed:
-        adm.existing = existing
+        adm.existing, adm.replay = existing, ReplayCheck.for_request(headers, s.allowed_media_types)
         return adm
     if fd.limits is not None:
-        decision = await fd.call(fd.limits.check_ingest, attempt_id)
+        decision = await fd.call(fd.limits.check_ingest, attempt_id, owner.limit_owner)
         if not decision.allowed:
             adm.refusal = _rate_limited(fd, decision)
             return adm
@@ -109,17 +117,18 @@ async def admit(h: UploadHandler) -> Admission:
         adm.refusal = error
         return adm
     overhead = MULTIPART_OVERHEAD if parser.media_type is None else 0
-    if length is not None and length > s.max_upload_bytes + overhead:
-        adm.refusal = too_large(s.max_upload_bytes)
+    limit = h.upload_limit()
+    if length is not None and length > limit + overhead:
+        adm.refusal = too_large(limit)
         return adm
     # Uploads still streaming here will need the rest of their bytes too: count them as taken already.
     reserved = sum(other.bytes_still_expected() for other in list(fd.inflight))
-    space = await fd.call(_space_problem, s, length or s.max_upload_bytes, reserved)
+    space = await fd.call(_space_problem, s, length or limit, reserved)
     if space is not None:
         adm.refusal = insufficient_storage(space)
         return adm
     if fd.limits is not None and existing is None:  # a known attempt sent again is never a new upload
-        decision = await fd.call(fd.limits.check_new_upload, h.client_ip())
+        decision = await fd.call(fd.limits.check_new_upload, h.client_ip(), owner.limit_owner)
         if not decision.allowed:
             adm.refusal = _rate_limited(fd, decision)
             return adm
@@ -127,10 +136,11 @@ async def admit(h: UploadHandler) -> Admission:
     now, job_id = fd.clock(), new_job_id()
     job = Job(job_id=job_id, attempt_id=attempt_id, state=State.SPOOLING, created_at=now, updated_at=now,
               bytes_total=length, file_name=parser.file_name, mime_type=parser.media_type,
-              request_id=h.request_id, client_ip=h.client_ip(), spool_path=str(s.spool_dir / job_id))
+              request_id=h.request_id, client_ip=h.client_ip(), spool_path=str(s.spool_dir / job_id),
+              owner=owner.key)
     bound = await fd.call(fd.store.claim, job, _incomplete)
     if bound is not None:  # another request claimed the attempt between our look-up and now
-        adm.existing = bound
+        adm.existing, adm.replay = bound, ReplayCheck.for_request(headers, s.allowed_media_types)
         return adm
     adm.job, adm.parser = job, parser
     return adm

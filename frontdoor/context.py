@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, ParamSpec, Protocol, TypeVar
 
 from config import Settings
+from frontdoor.auth import Authenticator
 from jobs import JobStore
 from observability.metrics import Metrics
 
@@ -33,11 +34,11 @@ class Dispatcher(Protocol):
 class Limits(Protocol):
     """The rate-limit rules as the handlers use them (see ``ratelimit.rules``)."""
 
-    def check_status(self, ip: str) -> Any: ...
+    def check_status(self, ip: str, owner: str | None = None) -> Any: ...
 
-    def check_ingest(self, attempt_id: str) -> Any: ...
+    def check_ingest(self, attempt_id: str, owner: str | None = None) -> Any: ...
 
-    def check_new_upload(self, ip: str) -> Any: ...
+    def check_new_upload(self, ip: str, owner: str | None = None) -> Any: ...
 
     def client_ip(self, peer: str, headers: Any) -> str: ...
 
@@ -54,6 +55,10 @@ class Frontdoor:
     accepting: bool = True  # False once shutdown has begun: new uploads are refused with 503
     inflight: set[Any] = field(default_factory=set)  # upload handlers spooling right now
     metrics: Metrics | None = None
+    auth: Authenticator = field(init=False)  # from the settings: who a request's bearer token says it is
+
+    def __post_init__(self) -> None:
+        self.auth = Authenticator.from_settings(self.settings)
 
     async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()

@@ -58,3 +58,9 @@ def not_found(what: str) -> ApiError:
 
 def unavailable(message: str) -> ApiError:
     return ApiError(503, "unavailable", message, headers={"Retry-After": "5"})
+
+
+def attempt_mismatch() -> ApiError:
+    # Says nothing about the recorded job (not its id, size, type or name): it is not this request's to know.
+    return ApiError(422, "attempt_mismatch", "This attempt id was used for a different file. Send a new file with a "
+                                             "new attempt id.")

@@ -48,6 +48,7 @@ class UploadHandler(BaseHandler):
         self.progress_at = 0.0
         self.progress_busy = False
         self.ticker: PeriodicCallback | None = None
+        self.authenticate()  # 401 before anything else, and before any body byte is read
         s = self.fd.settings
         # Our own limits are enforced below (413 for the file, the drain bound for refusals); Tornado's only
         # backstops them, a little above, so that its bare 400 never answers a request we could answer well.
@@ -107,6 +108,8 @@ class UploadHandler(BaseHandler):
         self.access.last_byte_at = self.fd.clock()
         adm = self.admission
         if adm is None or adm.job is None or self.spool is None:
+            if adm is not None and adm.replay is not None:
+                adm.replay.feed(chunk)
             if self.access.body_bytes > self.fd.settings.drain_limit_bytes:
                 self._cut("drain_limit", "The refused request's body is larger than the drain limit.")
             return None
@@ -114,8 +117,8 @@ class UploadHandler(BaseHandler):
             pieces = adm.parser.feed(chunk) if adm.parser is not None else [chunk]
             waits = []
             for piece in pieces:
-                if self.spool.size + len(piece) > self.fd.settings.max_upload_bytes:
-                    raise too_large(self.fd.settings.max_upload_bytes)
+                if self.spool.size + len(piece) > self.upload_limit():
+                    raise too_large(self.upload_limit())
                 wait = self.spool.write(piece)
                 if wait is not None:
                     waits.append(wait)
@@ -186,7 +189,8 @@ class UploadHandler(BaseHandler):
     async def _answer_existing(self, job_id: str) -> None:
         """Answer a drained request for an attempt that already has a job: replay it, or 409 if still streaming."""
         job = await self.fd.call(self.fd.store.get, job_id)
-        answer = replay_or_conflict(job, self.fd.settings, self.fd.clock())
+        replay = self.admission.replay if self.admission is not None else None
+        answer = replay_or_conflict(job, self.fd.settings, self.fd.clock(), replay)
         if isinstance(answer, ApiError):
             self.access.outcome = "conflict"
             self.send_api_error(answer)

@@ -20,7 +20,11 @@ INGEST_FAILURES = frozenset({
 })
 
 # Fields that are never shown to clients: paths on our disks and Gemini session URLs (which grant write access).
-PRIVATE_FIELDS = frozenset({"spool_path", "gemini_upload_url", "client_ip"})
+PRIVATE_FIELDS = frozenset({"spool_path", "gemini_upload_url", "client_ip", "owner"})
+
+# The owner of every job while auth is off (and of records written before jobs had owners). Users' owner keys
+# are "u:..." (frontdoor.auth.Principal), so no user is ever this owner.
+ANONYMOUS_OWNER = "anonymous"
 
 
 def new_job_id() -> str:
@@ -60,6 +64,7 @@ class Job:
     due_at: float | None = None  # when the job's live message is due to run (the sweeper judges lateness by it)
     retried_at: float | None = None  # the last POST .../retry; the job's overall deadline counts from here
     version: int = 0  # bumped by every write; part of the ETag
+    owner: str = ANONYMOUS_OWNER  # the principal's key; its attemptIds are its own, other owners never see it
 
     @property
     def final(self) -> bool:

@@ -43,6 +43,9 @@ export function adviceFor(code, retryable) {
     insufficient_storage: 'FocalPoint is short of space right now. Try again in a few minutes.',
     rate_limited: 'Too many uploads at once. Wait a minute, then upload the file again.',
     client_aborted: 'The upload stopped before it was complete. Upload the file again.',
+    auth_required: 'FocalPoint did not say who you are. Open this page from FocalPoint again.',
+    invalid_token: 'FocalPoint did not recognise your sign-in. Open this page from FocalPoint again.',
+    token_expired: 'Your sign-in has expired. Open this page from FocalPoint again, then upload the file.',
   }[code];
   if (known) return known;
   return retryable
