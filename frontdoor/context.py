@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, Protocol, TypeVar
 
 from config import Settings
+from frontdoor.upload_slots import MemoryUploadSlots, UploadSlots
 from jobs import JobStore
 from observability.metrics import Metrics
 
@@ -54,6 +56,10 @@ class Frontdoor:
     accepting: bool = True  # False once shutdown has begun: new uploads are refused with 503
     inflight: set[Any] = field(default_factory=set)  # upload handlers spooling right now
     metrics: Metrics | None = None
+    # Concurrent-upload caps: the service passes the Redis adapter (shared by all front doors); the default
+    # counts in this process only.
+    slots: UploadSlots = field(default_factory=MemoryUploadSlots)
+    monotonic: Callable[[], float] = time.monotonic  # the minimum-rate windows' clock (tests move it by hand)
 
     async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()
