@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from frontdoor.upload_slots import (
     ANONYMOUS,
@@ -76,7 +78,7 @@ def test_keys_skip_the_anonymous_principal_and_caps_of_zero() -> None:
 
 
 def test_an_unreachable_redis_is_store_unavailable(clock: FakeClock) -> None:
-    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
     slots = RedisUploadSlots(dead, "fptest-dead")
     with pytest.raises(StoreUnavailable):
         slots.acquire([IP], "t", clock())
