@@ -4,6 +4,7 @@ clock the test moves (never a sleep)."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import select
@@ -71,6 +72,15 @@ def answered(sock: socket.socket) -> bool:
     return bool(select.select([sock], [], [], 0)[0])
 
 
+def request_tasks(svc: RunningService) -> int:
+    """Requests the service's loop is still executing (a cut request must not leave its task waiting forever)."""
+
+    async def count() -> int:
+        return sum("_execute" in repr(t.get_coro()) for t in asyncio.all_tasks())
+
+    return asyncio.run_coroutine_threadsafe(count(), svc.loop).result(10)
+
+
 def spool_bytes(svc: RunningService) -> int:
     return sum(p.stat().st_size for p in svc.service.settings.spool_dir.iterdir())
 
@@ -112,6 +122,7 @@ def test_forty_dripping_connections_hold_no_space_and_a_victim_still_gets_202(
     assert_cut_too_slow(svc, attackers)
     spool = svc.service.settings.spool_dir
     wait_for(lambda: [p.name for p in spool.iterdir()] == [victim.json["jobId"]], what="only the victim's file")
+    wait_for(lambda: request_tasks(svc) == 0, what="no request task left behind by the cut connections")
 
 
 def test_a_slow_upload_is_cut_with_client_too_slow_and_leaves_nothing(
