@@ -34,6 +34,12 @@ class Settings:
     min_free_bytes: int
     spool_cap_bytes: int
     ingest_idle_timeout_s: float
+    min_upload_rate_bytes: int
+    min_upload_rate_window_s: float
+    spool_lookahead_bytes: int
+    spool_ready_headroom_bytes: int
+    max_uploads_per_ip: int
+    max_uploads_per_principal: int
     drain_limit_bytes: int
     job_ttl_s: float
     job_deadline_s: float
@@ -163,6 +169,21 @@ VARIABLES: tuple[Variable, ...] = (
              "Most bytes the spool directory may hold (0: no cap beyond free space); more answers 507."),
     Variable("FOCALPOINT_INGEST_IDLE_TIMEOUT", "ingest_idle_timeout_s", parse.duration, "60s",
              "An upload that sends no byte for this long is cut off and fails with client_aborted."),
+    Variable("FOCALPOINT_MIN_UPLOAD_RATE", "min_upload_rate_bytes", parse.size, "16KiB",
+             "Slowest accepted request body, in bytes per second averaged over FOCALPOINT_MIN_UPLOAD_RATE_WINDOW; "
+             "a slower request is cut with 408 client_too_slow (0: no minimum)."),
+    Variable("FOCALPOINT_MIN_UPLOAD_RATE_WINDOW", "min_upload_rate_window_s", parse.duration, "30s",
+             "The window of FOCALPOINT_MIN_UPLOAD_RATE (also the time every request gets before it is judged)."),
+    Variable("FOCALPOINT_SPOOL_LOOKAHEAD", "spool_lookahead_bytes", parse.size, "8MiB",
+             "Most spool space a running upload holds beyond the bytes it has sent (it grows with what arrives; "
+             "a declared Content-Length reserves nothing up front)."),
+    Variable("FOCALPOINT_SPOOL_READY_HEADROOM", "spool_ready_headroom_bytes", parse.size, "256MiB",
+             "/readyz reports the spool under pressure (503) when less than this is left for new uploads."),
+    Variable("FOCALPOINT_MAX_UPLOADS_PER_IP", "max_uploads_per_ip", parse.integer, "8",
+             "Uploads one client IP may stream at once, across all front doors (0: no cap); more answers 429."),
+    Variable("FOCALPOINT_MAX_UPLOADS_PER_PRINCIPAL", "max_uploads_per_principal", parse.integer, "4",
+             "Uploads one authenticated principal may stream at once, across all front doors (0: no cap); "
+             "more answers 429."),
     Variable("FOCALPOINT_DRAIN_LIMIT", "drain_limit_bytes", parse.size, "2GiB",
              "Most body bytes read and discarded to answer a request that is refused (replay, 409, 4xx)."),
     Variable("FOCALPOINT_JOB_TTL", "job_ttl_s", parse.duration, "7d", "How long a finished job record is kept."),
@@ -265,6 +286,8 @@ def _check(s: Settings) -> None:
     if s.auth_mode == "required" and not keyed:
         raise ConfigError("FOCALPOINT_AUTH_SECRET", "is not set (nor FOCALPOINT_AUTH_PUBLIC_KEY), but "
                           "FOCALPOINT_AUTH=required", "$(openssl rand -hex 32)")
+    if s.min_upload_rate_window_s <= 0:
+        raise ConfigError("FOCALPOINT_MIN_UPLOAD_RATE_WINDOW", "must be more than 0", "30s")
 
 
 def markdown_table() -> str:

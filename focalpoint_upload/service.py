@@ -77,6 +77,7 @@ class Service:
         """Start everything; ``with_workers`` defaults to True on the embedded default only."""
         from actors.dispatch import DramatiqDispatcher
         from frontdoor import Frontdoor, make_app, make_server
+        from frontdoor.upload_slots import RedisUploadSlots
 
         s = self.settings
         s.spool_dir.mkdir(parents=True, exist_ok=True)
@@ -87,6 +88,7 @@ class Service:
         self.metrics.watch(JobStateCollector(lambda: count_open_jobs(client, s.redis_namespace), self.clock))
         self.frontdoor = Frontdoor(settings=s, store=parts.store, dispatcher=DramatiqDispatcher(parts.broker),
                                    clock=self.clock, metrics=self.metrics,
+                                   slots=RedisUploadSlots(client, s.redis_namespace),
                                    limits=UploadLimits.from_settings(s, url, clock=self.clock))
         if with_workers if with_workers is not None else s.embedded:
             from actors.runtime import start_workers
@@ -101,12 +103,13 @@ class Service:
 
     def _extra_routes(self) -> list[Any]:
         from frontdoor.pages import page_routes
+        from frontdoor.space import outstanding, pressure_check
 
         s, client, fd = self.settings, self._client, self.frontdoor
         assert client is not None and self.metrics is not None
         checks = {
             "redis": redis_check(client.ping),
-            "spool": spool_check(s.spool_dir),
+            "spool": spool_check(s.spool_dir, pressure_check(s, lambda: outstanding(fd.inflight))),
             "workers": workers_check(client, dramatiq_namespace(s.redis_namespace), s.worker_heartbeat_timeout_s,
                                      self.clock),
             "accepting": accepting_check(lambda: bool(fd.accepting)),

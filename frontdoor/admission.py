@@ -10,9 +10,12 @@ checks is the contract:
 3. the per-attempt ingest limit (429), counted for every request that is not a replay;
 4. a known attempt still streaming -> 409 (a stale one, whose front door died, is failed and taken over, as
    is an attempt whose upload failed before it completed);
-5. body format and media type (400/415), size by Content-Length (413), free space (507);
-6. the per-IP new-upload quota (429), only for attempts never seen before (a re-send is not a new upload);
-7. claim the attempt for a new SPOOLING job (a lost race becomes step 2 or 4).
+5. body format and media type (400/415), size by Content-Length (413), free space (507): a declared size must
+   fit beside the look-ahead running uploads hold (:mod:`frontdoor.space`), but reserves nothing up front;
+6. the cap on uploads streaming at once per client IP and principal (429 ``too_many_uploads``,
+   :mod:`frontdoor.upload_slots`); the slots taken here are the handler's to release;
+7. the per-IP new-upload quota (429), only for attempts never seen before (a re-send is not a new upload);
+8. claim the attempt for a new SPOOLING job (a lost race becomes step 2 or 4).
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ from frontdoor.errors import (
 )
 from frontdoor.ingest import BodyParser, parser_for
 from frontdoor.replay import ReplayCheck
-from frontdoor.spool import free_bytes, spool_usage
+from frontdoor.space import next_reserved_until, outstanding, space_problem
+from frontdoor.upload_slots import principal_key, take
 from jobs import Event, IllegalTransition, Job, JobNotFound, StaleJob, State, new_job_id
 from ratelimit import Decision, render_headers
 
@@ -121,12 +125,18 @@ async def admit(h: UploadHandler) -> Admission:
     if length is not None and length > limit + overhead:
         adm.refusal = too_large(limit)
         return adm
-    # Uploads still streaming here will need the rest of their bytes too: count them as taken already.
-    reserved = sum(other.bytes_still_expected() for other in list(fd.inflight))
-    space = await fd.call(_space_problem, s, length or limit, reserved)
+    # Running uploads hold only their look-ahead, not what they declared: a declared size that cannot fit is
+    # refused now (better than failing half-way), but it reserves nothing beyond its own look-ahead.
+    needed = length if length is not None else next_reserved_until(0, None, s.spool_lookahead_bytes)
+    space = await fd.call(space_problem, s, needed, outstanding(fd.inflight))
     if space is not None:
         adm.refusal = insufficient_storage(space)
         return adm
+    slots = await take(fd, principal_key(h), h.client_ip())
+    if isinstance(slots, ApiError):
+        adm.refusal = slots
+        return adm
+    h.slots = slots  # the handler's from here: it gives them back when the request ends or is refused
     if fd.limits is not None and existing is None:  # a known attempt sent again is never a new upload
         decision = await fd.call(fd.limits.check_new_upload, h.client_ip(), owner.limit_owner)
         if not decision.allowed:
@@ -150,17 +160,6 @@ def _content_length(raw: str | None) -> int | None:
     if raw is None or not raw.strip().isdigit():
         return None
     return int(raw)
-
-
-def _space_problem(s: Settings, needed: int, reserved: int) -> str | None:
-    """Why ``needed`` more bytes do not fit, beside ``reserved`` bytes promised to running uploads."""
-    free = free_bytes(s.spool_dir) - reserved
-    if free - needed < s.min_free_bytes:
-        return ("The spool volume is too full for this upload right now (the service keeps "
-                f"{s.min_free_bytes} bytes free). Try again later.")
-    if s.spool_cap_bytes and spool_usage(s.spool_dir) + reserved + needed > s.spool_cap_bytes:
-        return "The spool directory is full; try again later."
-    return None
 
 
 async def _fail_stale(h: UploadHandler, job: Job) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 
 from config import Settings
 from frontdoor.auth import Authenticator
+from frontdoor.upload_slots import MemoryUploadSlots, UploadSlots
 from jobs import JobStore
 from observability.metrics import Metrics
 
@@ -55,6 +57,10 @@ class Frontdoor:
     accepting: bool = True  # False once shutdown has begun: new uploads are refused with 503
     inflight: set[Any] = field(default_factory=set)  # upload handlers spooling right now
     metrics: Metrics | None = None
+    # Concurrent-upload caps: the service passes the Redis adapter (shared by all front doors); the default
+    # counts in this process only.
+    slots: UploadSlots = field(default_factory=MemoryUploadSlots)
+    monotonic: Callable[[], float] = time.monotonic  # the minimum-rate windows' clock (tests move it by hand)
     auth: Authenticator = field(init=False)  # from the settings: who a request's bearer token says it is
 
     def __post_init__(self) -> None:

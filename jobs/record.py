@@ -17,6 +17,7 @@ from jobs.machine import State, is_final
 INGEST_FAILURES = frozenset({
     "client_aborted", "ingest_interrupted", "too_large", "unsupported_media_type", "malformed_multipart",
     "no_file_part", "multiple_file_parts", "insufficient_storage", "spool_error", "internal",
+    "client_too_slow",
 })
 
 # Fields that are never shown to clients: paths on our disks and Gemini session URLs (which grant write access).

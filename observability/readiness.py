@@ -36,8 +36,9 @@ def redis_check(ping: Callable[[], object]) -> Check:
     return check
 
 
-def spool_check(spool_dir: Path) -> Check:
-    """The spool directory exists and a file can be created, written and removed in it."""
+def spool_check(spool_dir: Path, pressure: Check | None = None) -> Check:
+    """The spool directory exists and a file can be created, written and removed in it; and, with ``pressure``
+    (e.g. ``frontdoor.space.pressure_check``), the volume still has room for new uploads."""
 
     def check() -> str | None:
         if not spool_dir.is_dir():
@@ -48,7 +49,7 @@ def spool_check(spool_dir: Path) -> Check:
         finally:
             os.close(fd)
             os.unlink(name)
-        return None
+        return pressure() if pressure is not None else None
 
     return check
 

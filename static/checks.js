@@ -46,6 +46,8 @@ export function adviceFor(code, retryable) {
     auth_required: 'FocalPoint did not say who you are. Open this page from FocalPoint again.',
     invalid_token: 'FocalPoint did not recognise your sign-in. Open this page from FocalPoint again.',
     token_expired: 'Your sign-in has expired. Open this page from FocalPoint again, then upload the file.',
+    client_too_slow: 'Your connection was too slow to finish the upload. Try again on a faster network.',
+    too_many_uploads: 'You have several uploads running already. Wait for one to finish, then upload again.',
   }[code];
   if (known) return known;
   return retryable
