@@ -8,13 +8,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from config import ConfigError, Settings, load_settings
 from focalpoint_upload.logs import setup_logging
+
+if TYPE_CHECKING:
+    from focalpoint_upload.lifecycle import StopSignals
 
 BANNER = """
 ==============================================================================
@@ -63,13 +65,21 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "settings":
         return _print_settings(markdown=args.markdown)
+    signals = None
+    if args.command in ("serve", "worker", "emulator"):
+        from focalpoint_upload.lifecycle import StopSignals
+
+        # First thing: from here on SIGTERM/SIGINT mean "stop cleanly", never "die where you stand".
+        signals = StopSignals().install()
+    if args.command in ("serve", "worker", "sweep"):
+        os.umask(0o077)  # the data directory holds uploads and job records: files 0600, directories 0700
     if args.command == "emulator":
         from gemini.emulator import EmulatorConfig
         from gemini.emulator import serve as serve_emulator
 
         setup_logging("INFO", None)
         config = EmulatorConfig(processing_delay_s=args.processing_seconds)
-        serve_emulator(args.host, args.port, args.api_key, config=config,
+        serve_emulator(args.host, args.port, args.api_key, config=config, stop=signals,
                        on_ready=lambda port: print(f"gemini emulator on http://{args.host}:{port}", file=sys.stderr))
         return 0
     overrides: dict[str, Any] = {}
@@ -96,10 +106,12 @@ def main(argv: list[str] | None = None) -> int:
 
     init_sentry(settings, args.command)  # before any broker is built: Sentry's Dramatiq integration patches it
     if args.command == "serve":
-        return asyncio.run(_serve(settings))
+        assert signals is not None
+        return asyncio.run(_serve(settings, signals))
     if args.command == "sweep":
         return _sweep(settings, recovering=args.recovering)
-    return _work(settings)
+    assert signals is not None
+    return _work(settings, signals)
 
 
 def _check_gemini(s: Settings) -> None:
@@ -110,34 +122,45 @@ def _check_gemini(s: Settings) -> None:
                       "to try the service locally", "AIza...")
 
 
-async def _serve(settings: Settings) -> int:
+async def _serve(settings: Settings, signals: StopSignals) -> int:
+    """Run until a stop signal; one that comes during start-up stops whatever has started, and exits 0."""
+    from focalpoint_upload.lifecycle import StartError
     from focalpoint_upload.service import Service
 
-    emulator = None
-    if settings.emulate_gemini:
-        from gemini.emulator import EmulatorConfig, EmulatorServer
-
-        emulator = EmulatorServer(config=EmulatorConfig(api_key="emulator-key", processing_delay_s=5.0))
-        settings = settings.replace(gemini_base_url=emulator.base_url, gemini_api_key=emulator.api_key)
-        print(BANNER + f"  emulator at {emulator.base_url}\n", file=sys.stderr)
-    service = Service(settings)
-    await service.start()
-    print(f"focalpoint-upload: listening on http://{settings.host}:{service.port}/", file=sys.stderr)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await service.stop()
-    if emulator is not None:
-        emulator.stop()
+    signals.attach(loop, stop.set)
+    emulator = None
+    try:
+        if settings.emulate_gemini:
+            from gemini.emulator import EmulatorConfig, EmulatorServer
+
+            emulator = EmulatorServer(config=EmulatorConfig(api_key="emulator-key", processing_delay_s=5.0))
+            settings = settings.replace(gemini_base_url=emulator.base_url, gemini_api_key=emulator.api_key)
+            print(BANNER + f"  emulator at {emulator.base_url}\n", file=sys.stderr)
+        service = Service(settings)
+        try:
+            await service.start()
+        except StartError as exc:
+            print(f"focalpoint-upload: {exc}", file=sys.stderr)
+            return exc.exit_status
+        try:
+            if not stop.is_set():
+                print(f"focalpoint-upload: listening on http://{settings.host}:{service.port}/", file=sys.stderr)
+            await stop.wait()
+        finally:
+            await service.stop()
+    finally:
+        if emulator is not None:
+            emulator.stop()
+        signals.detach(loop)
     return 0
 
 
-def _work(settings: Settings) -> int:
+def _work(settings: Settings, signals: StopSignals) -> int:
     from focalpoint_upload.worker import run_worker
 
-    return run_worker(settings)
+    return run_worker(settings, signals)
 
 
 def _sweep(settings: Settings, *, recovering: bool) -> int:
