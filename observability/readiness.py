@@ -21,9 +21,12 @@ Check = Callable[[], str | None]
 def run_check(check: Check) -> str | None:
     """None when ``check`` passes; its reason (or its exception, as ``Type: message``) when it fails.
 
-    Reasons are public (anyone may ask /readyz): an OS error shows its ``strerror``, never the file name."""
+    Reasons are public (anyone may ask /readyz): an OS error shows its ``strerror``, never the file name,
+    and a Redis error its type only (redis-py's messages name the address: the embedded Redis's socket path)."""
     try:
         return check()
+    except redis.RedisError as exc:
+        return f"Redis did not answer ({type(exc).__name__})"
     except OSError as exc:
         return f"{type(exc).__name__}: {exc.strerror}" if exc.strerror else type(exc).__name__
     except Exception as exc:
