@@ -30,7 +30,7 @@ class Sampler:
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._done.wait(0.02):
+        while not self._done.wait(0.05):
             self.most = max(self.most, len(procfs.redis_servers_in(self.redis_dir)))
 
     def stop(self) -> int:
