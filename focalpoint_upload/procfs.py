@@ -64,9 +64,13 @@ def redis_servers_in(directory: Path) -> list[int]:
     return [pid for pid in _pids() if pid != os.getpid() and is_redis_server_in(pid, directory)]
 
 
-def redis_servers() -> list[int]:
-    """Every live redis-server of any origin (callers filter, e.g. by :func:`cwd`)."""
-    return [pid for pid in _pids() if command(pid) == "redis-server" and alive(pid)]
+def redis_servers(under: Path | None = None) -> list[int]:
+    """Every live redis-server, or those working in ``under`` or below it (also once it was deleted)."""
+    found = [pid for pid in _pids() if command(pid) == "redis-server" and alive(pid)]
+    if under is None:
+        return found
+    root = str(under.resolve())
+    return [pid for pid in found if (cwd(pid).removesuffix(" (deleted)") + os.sep).startswith(root + os.sep)]
 
 
 def terminate(pid: int, timeout_s: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:

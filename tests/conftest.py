@@ -26,8 +26,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     factory = getattr(session.config, "_tmp_path_factory", None)
     if factory is None:
         return
-    base = str(factory.getbasetemp().resolve()) + os.sep
-    left = [pid for pid in procfs.redis_servers() if procfs.cwd(pid).startswith(base)]
+    left = procfs.redis_servers(under=factory.getbasetemp())
     if not left:
         return
     details = [f"pid {pid} in {procfs.cwd(pid) or '?'}" for pid in left]
@@ -36,7 +35,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     message = f"{len(left)} redis-server(s) started by this test run outlived it: " + "; ".join(details)
     if reporter is not None:
-        reporter.ensure_newline()
+        reporter.line("")
         reporter.write_sep("=", "LEFT BEHIND", red=True)
         reporter.write_line(message)
     else:
