@@ -172,3 +172,58 @@ def assert_private(root: Path, *, including: tuple[str, ...] = ("appendonly.aof"
                 assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
                 seen.append(name)
     assert set(including) <= set(seen), seen
+
+
+def test_the_watchdog_thread_restarts_it_on_its_own(tmp_path: Path) -> None:
+    embedded = EmbeddedRedis(tmp_path / "data")
+    embedded.start()
+    embedded.watch(interval_s=0.05)
+    try:
+        pid = embedded.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: embedded.restarts == 1 and embedded.alive(), what="the watchdog restarted it")
+        assert servers(tmp_path / "data") == [embedded.pid]
+    finally:
+        embedded.stop()
+    assert servers(tmp_path / "data") == []
+
+
+def test_a_start_that_fails_after_redis_started_stops_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import frontdoor
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("the front door could not be built")
+
+    monkeypatch.setattr(frontdoor, "make_server", broken)
+    settings = service_settings(tmp_path, None, "fptest-failed-start")
+    with pytest.raises(RuntimeError, match="could not be built"):
+        RunningService(settings, with_workers=True)
+    assert servers(tmp_path / "data") == []
+    assert not (tmp_path / "data" / "redis" / "redis-server.pid").exists()
+    again = EmbeddedRedis(tmp_path / "data")  # and the data directory is free again
+    again.start()
+    again.stop()
+
+
+def test_uploads_work_again_after_the_embedded_redis_was_restarted(tmp_path: Path) -> None:
+    from gemini.emulator import EmulatorConfig, EmulatorServer
+    from tests.e2e.test_pipeline import wait_state
+    from tests.helpers.http import attempt_id, upload_raw
+
+    with EmulatorServer(config=EmulatorConfig(api_key="emu-key", granularity=256 * 1024)) as emu:
+        settings = service_settings(tmp_path, None, "fptest-restarted", gemini_base_url=emu.base_url,
+                                    gemini_api_key=emu.api_key)
+        svc = RunningService(settings, with_workers=True, watchdog_interval_s=3600)
+        try:
+            embedded = svc.service.embedded
+            assert embedded is not None and embedded.pid is not None
+            os.kill(embedded.pid, signal.SIGKILL)
+            wait_for(lambda: not embedded.alive(), what="the server is seen dead")
+            assert embedded.check() is True
+            r = upload_raw(svc.port, 300 * 1024, attempt_id())
+            assert r.status == 202, r.body
+            assert wait_state(svc.port, r.json["jobId"], {"ACTIVE", "FAILED"}, timeout=60)["state"] == "ACTIVE"
+        finally:
+            svc.stop()
+    assert servers(tmp_path / "data") == []
