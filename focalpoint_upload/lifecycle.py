@@ -9,6 +9,7 @@ delivered on that loop (through asyncio's wake-up fd, so a signal caught by any 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import select
 import signal
@@ -18,6 +19,7 @@ from pathlib import Path
 from types import FrameType
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+log = logging.getLogger("focalpoint.lifecycle")
 
 
 class StartError(Exception):
@@ -92,9 +94,13 @@ class StopSignals:
 
 
 def private_dir(path: Path) -> Path:
-    """Create ``path`` (and its parents) if needed and make it 0700: uploads and the job store are private."""
+    """Create ``path`` (and its parents) if needed and make it 0700: uploads and the job store are private.
+    A directory we may not change (someone else's) is left as it is, with a warning."""
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(path, 0o700)
+    try:
+        _chmod(path, 0o700)
+    except PermissionError:
+        log.warning("data_dir_not_private", extra={"fields": {"dir": str(path)}})
     return path
 
 

@@ -227,3 +227,18 @@ def test_uploads_work_again_after_the_embedded_redis_was_restarted(tmp_path: Pat
         finally:
             svc.stop()
     assert servers(tmp_path / "data") == []
+
+
+def test_a_data_directory_too_deep_for_a_socket_path_gets_a_private_temp_socket(tmp_path: Path) -> None:
+    data = tmp_path / ("d" * 60) / ("e" * 60) / "data"
+    embedded = EmbeddedRedis(data)
+    c = client(embedded.start())
+    try:
+        socket_dir = Path(embedded.socket).parent
+        assert len(embedded.socket) <= 100 and socket_dir != data / "redis"
+        assert stat.S_IMODE(socket_dir.stat().st_mode) == 0o700
+        assert c.ping()
+    finally:
+        c.close()
+        embedded.stop()
+    assert not socket_dir.exists() and servers(data) == []
