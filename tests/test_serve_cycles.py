@@ -1,7 +1,11 @@
 """20 start/stop cycles of the real ``serve`` on one data directory: SIGTERM, SIGINT, a SIGTERM in the middle
 of start-up, a failed start on a busy port, and a SIGKILL followed by a start. Never more than one
 redis-server for the data directory (a sampler watches the whole time), none once it is over, and what was
-written at the first start is still there at the last."""
+written at the first start is still there at the last.
+
+Marked ``chaos`` like the chaos suite's short form: it exercises processes and Redis, not the interpreter, so
+tox runs it once (py311), not on every Python (about 30-60 s on 2 cores).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import socket
 import threading
 from pathlib import Path
 
+import pytest
 import redis
 
 from focalpoint_upload import procfs
@@ -39,6 +44,7 @@ class Sampler:
         return self.most
 
 
+@pytest.mark.chaos
 def test_twenty_start_stop_cycles_leave_no_redis_and_never_two(tmp_path: Path) -> None:
     data = tmp_path / "data"
     redis_dir = data / "redis"
