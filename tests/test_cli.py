@@ -135,3 +135,17 @@ def test_the_emulator_command_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
         assert proc.p.wait(20) == 0
     finally:
         proc.stop()
+
+
+def test_a_worker_stops_cleanly_on_a_sigterm_right_after_it_started(tmp_path: Path, redis_url: str,
+                                                                  namespace: str) -> None:
+    env = {"REDIS_URL": redis_url, "FOCALPOINT_REDIS_NAMESPACE": namespace, "GEMINI_API_KEY": "k",
+           "FOCALPOINT_DATA_DIR": str(tmp_path / "data")}
+    proc = Proc(["worker"], env, tmp_path / "worker.log")
+    try:
+        proc.wait_for('"event":"worker_started"')
+        proc.p.send_signal(signal.SIGTERM)  # the moment the old code had not yet taken over its signals
+        assert proc.p.wait(30) == 0, proc.text()[-2000:]
+    finally:
+        proc.stop()
+    assert '"event":"worker_stopping"' in proc.text()
