@@ -233,6 +233,8 @@ class EmbeddedRedis:
                 with contextlib.suppress(redis.BusyLoadingError, redis.ConnectionError, redis.TimeoutError):
                     if client.ping():
                         return
+                if self._stopping.is_set():  # a restart that the service's stop overtook
+                    raise EmbeddedRedisError("the embedded redis-server is being stopped")
                 if time.monotonic() > deadline:
                     raise EmbeddedRedisError(f"the embedded redis-server did not answer within "
                                              f"{self.start_timeout_s:g} s: {self._log_tail()}")
