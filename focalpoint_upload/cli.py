@@ -8,13 +8,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from config import ConfigError, Settings, load_settings
 from focalpoint_upload.logs import setup_logging
+
+if TYPE_CHECKING:
+    from focalpoint_upload.lifecycle import StopSignals
 
 BANNER = """
 ==============================================================================
@@ -70,13 +72,21 @@ def main(argv: list[str] | None = None) -> int:
         return _print_settings(markdown=args.markdown)
     if args.command == "token":
         return _token(args.user, args.ttl, args.max_bytes)
+    signals = None
+    if args.command in ("serve", "worker", "emulator"):
+        from focalpoint_upload.lifecycle import StopSignals
+
+        # First thing: from here on SIGTERM/SIGINT mean "stop cleanly", never "die where you stand".
+        signals = StopSignals().install()
+    if args.command in ("serve", "worker", "sweep"):
+        os.umask(0o077)  # the data directory holds uploads and job records: files 0600, directories 0700
     if args.command == "emulator":
         from gemini.emulator import EmulatorConfig
         from gemini.emulator import serve as serve_emulator
 
         setup_logging("INFO", None)
         config = EmulatorConfig(processing_delay_s=args.processing_seconds)
-        serve_emulator(args.host, args.port, args.api_key, config=config,
+        serve_emulator(args.host, args.port, args.api_key, config=config, stop=signals,
                        on_ready=lambda port: print(f"gemini emulator on http://{args.host}:{port}", file=sys.stderr))
         return 0
     overrides: dict[str, Any] = {}
@@ -106,10 +116,12 @@ def main(argv: list[str] | None = None) -> int:
 
     init_sentry(settings, args.command)  # before any broker is built: Sentry's Dramatiq integration patches it
     if args.command == "serve":
-        return asyncio.run(_serve(settings))
+        assert signals is not None
+        return asyncio.run(_serve(settings, signals))
     if args.command == "sweep":
         return _sweep(settings, recovering=args.recovering)
-    return _work(settings)
+    assert signals is not None
+    return _work(settings, signals)
 
 
 def _check_gemini(s: Settings) -> None:
@@ -120,27 +132,38 @@ def _check_gemini(s: Settings) -> None:
                       "to try the service locally", "AIza...")
 
 
-async def _serve(settings: Settings) -> int:
+async def _serve(settings: Settings, signals: StopSignals) -> int:
+    """Run until a stop signal; one that comes during start-up stops whatever has started, and exits 0."""
+    from focalpoint_upload.lifecycle import StartError
     from focalpoint_upload.service import Service
 
-    emulator = None
-    if settings.emulate_gemini:
-        from gemini.emulator import EmulatorConfig, EmulatorServer
-
-        emulator = EmulatorServer(config=EmulatorConfig(api_key="emulator-key", processing_delay_s=5.0))
-        settings = settings.replace(gemini_base_url=emulator.base_url, gemini_api_key=emulator.api_key)
-        print(BANNER + f"  emulator at {emulator.base_url}\n", file=sys.stderr)
-    service = Service(settings)
-    await service.start()
-    print(f"focalpoint-upload: listening on http://{settings.host}:{service.port}/", file=sys.stderr)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await service.stop()
-    if emulator is not None:
-        emulator.stop()
+    signals.attach(loop, stop.set)
+    emulator = None
+    try:
+        if settings.emulate_gemini:
+            from gemini.emulator import EmulatorConfig, EmulatorServer
+
+            emulator = EmulatorServer(config=EmulatorConfig(api_key="emulator-key", processing_delay_s=5.0))
+            settings = settings.replace(gemini_base_url=emulator.base_url, gemini_api_key=emulator.api_key)
+            print(BANNER + f"  emulator at {emulator.base_url}\n", file=sys.stderr)
+        service = Service(settings)
+        try:
+            await service.start()
+        except StartError as exc:
+            print(f"focalpoint-upload: {exc}", file=sys.stderr)
+            return exc.exit_status
+        try:
+            if not stop.is_set():
+                print(f"focalpoint-upload: listening on http://{settings.host}:{service.port}/", file=sys.stderr)
+            await stop.wait()
+        finally:
+            await service.stop()
+    finally:
+        if emulator is not None:
+            emulator.stop()
+        signals.detach(loop)
     return 0
 
 
@@ -181,10 +204,10 @@ def _token(user: str, ttl: str, max_bytes: str | None) -> int:
     return 0
 
 
-def _work(settings: Settings) -> int:
+def _work(settings: Settings, signals: StopSignals) -> int:
     from focalpoint_upload.worker import run_worker
 
-    return run_worker(settings)
+    return run_worker(settings, signals)
 
 
 def _sweep(settings: Settings, *, recovering: bool) -> int:
@@ -214,5 +237,24 @@ def _print_settings(*, markdown: bool = False) -> int:
     return 0
 
 
+def run() -> NoReturn:
+    """The console script: :func:`main`, then a quick exit.
+
+    Once nothing of ours runs any more (every non-daemon thread has ended, so a clean stop is complete),
+    the exit handlers run (logging's flush, Sentry's) and the process ends without the interpreter's
+    teardown of the imported libraries, which takes seconds on a loaded machine and does nothing we need."""
+    import atexit
+    import threading
+
+    status = main()
+    main_thread = threading.main_thread()
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not main_thread):
+        sys.exit(status)  # something still runs: the interpreter waits for it, as usual
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()
