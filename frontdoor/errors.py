@@ -58,3 +58,12 @@ def not_found(what: str) -> ApiError:
 
 def unavailable(message: str) -> ApiError:
     return ApiError(503, "unavailable", message, headers={"Retry-After": "5"})
+
+
+def method_not_allowed(method: str, allowed: tuple[str, ...]) -> ApiError:
+    return ApiError(405, "method_not_allowed", f"{method} is not allowed here; use {', '.join(allowed) or 'nothing'}.",
+                    headers={"Allow": ", ".join(allowed)}, allowed=list(allowed))
+
+
+def empty_file() -> ApiError:
+    return ApiError(400, "empty_file", "The file is empty (0 bytes); choose a file with content.")
