@@ -5,12 +5,13 @@ to give once the body has been drained (``existing`` for a known attempt, else `
 checks is the contract:
 
 1. attemptId header well formed (400), service accepting (503), Content-Length beyond what we would even drain
-   (413 at once, the only early answer);
+   (:func:`drain_allowance`: 413 at once, the only early answer);
 2. a known attempt whose spool completed -> replay it (never rate-limited, never counted);
 3. the per-attempt ingest limit (429), counted for every request that is not a replay;
 4. a known attempt still streaming -> 409 (a stale one, whose front door died, is failed and taken over, as
    is an attempt whose upload failed before it completed);
-5. body format and media type (400/415), size by Content-Length (413), free space (507);
+5. body format and media type (400/415), size by Content-Length (413; a raw ``Content-Length: 0`` is 400
+   ``empty_file``), free space (507);
 6. the per-IP new-upload quota (429), only for attempts never seen before (a re-send is not a new upload);
 7. claim the attempt for a new SPOOLING job (a lost race becomes step 2 or 4).
 """
@@ -26,6 +27,7 @@ from frontdoor.errors import (
     ApiError,
     attempt_in_progress,
     bad_request,
+    empty_file,
     insufficient_storage,
     too_large,
     unavailable,
@@ -58,6 +60,13 @@ class Admission:
         return self.existing.job_id if self.existing is not None else None
 
 
+def drain_allowance(s: Settings) -> int:
+    """Most body bytes read and discarded after a request is refused: FOCALPOINT_DRAIN_LIMIT, but never less
+    than the largest body we accept, so that every upload a client may rightly send gets its answer (a 413
+    included) after its body, as a proxy needs (field notes)."""
+    return max(s.drain_limit_bytes, s.max_upload_bytes + MULTIPART_OVERHEAD)
+
+
 def stale_spooling(job: Job, settings: Settings, now: float) -> bool:
     """A SPOOLING job whose front door stopped writing progress: it died, or the upload stalled past the cut-off."""
     return job.state is State.SPOOLING and now - job.updated_at > settings.ingest_idle_timeout_s + 10
@@ -85,7 +94,7 @@ async def admit(h: UploadHandler) -> Admission:
         adm.refusal = unavailable("The service is shutting down; send the upload again in a moment.")
         return adm
     length = _content_length(headers.get("Content-Length"))
-    if length is not None and length > max(s.drain_limit_bytes, s.max_upload_bytes + MULTIPART_OVERHEAD):
+    if length is not None and length > drain_allowance(s):
         raise too_large(s.max_upload_bytes)  # too big even to drain: answered at once, connection closed
 
     existing = await fd.call(fd.store.find_by_attempt, attempt_id)
@@ -111,6 +120,9 @@ async def admit(h: UploadHandler) -> Admission:
     overhead = MULTIPART_OVERHEAD if parser.media_type is None else 0
     if length is not None and length > s.max_upload_bytes + overhead:
         adm.refusal = too_large(s.max_upload_bytes)
+        return adm
+    if length == 0 and parser.media_type is not None:  # a raw body that is no file at all
+        adm.refusal = empty_file()
         return adm
     # Uploads still streaming here will need the rest of their bytes too: count them as taken already.
     reserved = sum(other.bytes_still_expected() for other in list(fd.inflight))

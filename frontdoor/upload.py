@@ -24,22 +24,35 @@ from tornado.http1connection import HTTP1Connection
 from tornado.ioloop import IOLoop, PeriodicCallback
 
 from frontdoor.access import AccessLog
-from frontdoor.admission import Admission, admit, replay_or_conflict
+from frontdoor.admission import MULTIPART_OVERHEAD, Admission, admit, drain_allowance, replay_or_conflict
 from frontdoor.base import BaseHandler
-from frontdoor.errors import ApiError, insufficient_storage, too_large, unavailable
+from frontdoor.context import Frontdoor
+from frontdoor.errors import (
+    ApiError,
+    empty_file,
+    insufficient_storage,
+    method_not_allowed,
+    too_large,
+    unavailable,
+)
 from frontdoor.spool import SpoolWriter, remove_spool
 from jobs import Event, IllegalTransition, JobNotFound, StaleJob, State, StoreUnavailable
 from observability.sentry import capture_exception
 
 log = logging.getLogger("focalpoint.frontdoor")
 PROGRESS_EVERY_S = 1.0
+MiB = 1024 * 1024
+
+
+def _expects_continue(headers: Any) -> bool:
+    return str(headers.get("Expect", "")).strip().lower() == "100-continue"
 
 
 @tornado.web.stream_request_body
 class UploadHandler(BaseHandler):
-    SUPPORTED_METHODS = ("POST",)  # anything else is a 405 before prepare() claims a job or opens a file
-
-    async def prepare(self) -> None:
+    def initialize(self, fd: Frontdoor) -> None:
+        # Set here, not in prepare(): an error Tornado answers before prepare() still ends in on_finish().
+        super().initialize(fd)
         self.access = AccessLog(self)
         self.admission: Admission | None = None
         self.spool: SpoolWriter | None = None
@@ -48,16 +61,29 @@ class UploadHandler(BaseHandler):
         self.progress_at = 0.0
         self.progress_busy = False
         self.ticker: PeriodicCallback | None = None
+        self.drain_from = 0  # body bytes read when the request was refused; the drain counts from there
+
+    async def prepare(self) -> None:
         s = self.fd.settings
         # Our own limits are enforced below (413 for the file, the drain bound for refusals); Tornado's only
-        # backstops them, a little above, so that its bare 400 never answers a request we could answer well.
-        self.connection.set_max_body_size(max(s.max_upload_bytes + 16 * 1024 * 1024, s.drain_limit_bytes))
-        try:
-            self.admission = await admit(self)
-        except StoreUnavailable:
-            # Answer 503 after draining like any refusal: an early answer is a 502 at the proxy (field notes).
-            log.error("store_unavailable", extra={"fields": {"requestId": self.request_id}})
-            self.admission = Admission(refusal=unavailable("The job store is unreachable; try again shortly."))
+        # backstops them above anything we drain, so that its bare 400 never answers a request we could answer.
+        self.connection.set_max_body_size(s.max_upload_bytes + MULTIPART_OVERHEAD + drain_allowance(s) + MiB)
+        if not self.method_allowed():
+            # Drained and answered like any refusal (the method's stub raises the 405 after the body): the
+            # connection stays usable for the next request, and nothing is claimed or opened.
+            self.admission = Admission(refusal=method_not_allowed(self.request.method or "", self.allowed_methods()))
+        else:
+            try:
+                self.admission = await admit(self)
+            except StoreUnavailable:
+                # Answer 503 after draining like any refusal: an early answer is a 502 at the proxy (field notes).
+                log.error("store_unavailable", extra={"fields": {"requestId": self.request_id}})
+                self.admission = Admission(refusal=unavailable("The job store is unreachable; try again shortly."))
+        if self.admission.job is None and _expects_continue(self.request.headers):
+            # The client waits for "100 Continue" before it sends the body. Tornado sends it once prepare()
+            # returns, unless the answer is written already: so answer a refusal (or replay) now, body unsent.
+            await self._answer_without_spool(self.admission)
+            return
         if self.admission.job is not None:
             self.fd.inflight.add(self)
             self.spool = SpoolWriter(s.spool_dir, self.admission.job.job_id, self.fd.executor)
@@ -107,8 +133,8 @@ class UploadHandler(BaseHandler):
         self.access.last_byte_at = self.fd.clock()
         adm = self.admission
         if adm is None or adm.job is None or self.spool is None:
-            if self.access.body_bytes > self.fd.settings.drain_limit_bytes:
-                self._cut("drain_limit", "The refused request's body is larger than the drain limit.")
+            if self.access.body_bytes - self.drain_from > drain_allowance(self.fd.settings):
+                self._drain_exceeded()
             return None
         try:
             pieces = adm.parser.feed(chunk) if adm.parser is not None else [chunk]
@@ -141,15 +167,13 @@ class UploadHandler(BaseHandler):
         assert adm is not None
         job, spool = adm.job, self.spool
         if job is None or spool is None:
-            if adm.existing is not None:
-                await self._answer_existing(adm.existing.job_id)
-            else:
-                assert adm.refusal is not None
-                self.send_api_error(adm.refusal)
+            await self._answer_without_spool(adm)
             return
         try:
             if adm.parser is not None:
                 adm.parser.close()
+            if spool.size == 0:
+                raise empty_file()  # nothing to send to Gemini: refuse it like any other bad body
         except ApiError as error:
             await self._fail_ingest(error)
             self.send_api_error(error)
@@ -183,6 +207,16 @@ class UploadHandler(BaseHandler):
         self.access.outcome = "accepted"
         self.write_json(202, job.receipt())
 
+    async def _answer_without_spool(self, adm: Admission) -> None:
+        if adm.existing is not None:
+            await self._answer_existing(adm.existing.job_id)
+        elif adm.refusal is not None and adm.refusal.status == 405:
+            # Through the unimplemented method's stub, so the 405 is rendered the one generic way (base handler).
+            raise tornado.web.HTTPError(405)
+        else:
+            assert adm.refusal is not None
+            self.send_api_error(adm.refusal)
+
     async def _answer_existing(self, job_id: str) -> None:
         """Answer a drained request for an attempt that already has a job: replay it, or 409 if still streaming."""
         job = await self.fd.call(self.fd.store.get, job_id)
@@ -203,6 +237,7 @@ class UploadHandler(BaseHandler):
         assert adm is not None
         job, spool = adm.job, self.spool
         adm.job, adm.refusal, self.spool = None, error, None
+        self.drain_from = self.access.body_bytes
         if spool is not None:
             await spool.abort()
         if job is not None:
@@ -219,11 +254,29 @@ class UploadHandler(BaseHandler):
             pass  # the job stays SPOOLING without progress: the sweeper fails it
 
     def on_connection_close(self) -> None:
+        super().on_connection_close()  # ends Tornado's wait for the body (else _execute never returns)
         if self.body_done:
             return  # the whole body is here: finish the job; the client just will not see the answer
         self.access.closed = True
         IOLoop.current().add_callback(self._abort, "client_aborted",
                                       "The client closed the connection before the upload finished.")
+
+    def _drain_exceeded(self) -> None:
+        """A refused body goes on past what we drain: answer now (the connection then closes) rather than cut
+        it silently; a direct client reads the answer, a proxy may not (field notes)."""
+        if self._finished or self.access.logged:
+            return
+        self.access.cut = "drain_limit"
+        self.body_done = True
+        self._stop_ticker()
+        adm = self.admission
+        refusal = adm.refusal if adm is not None else None
+        if adm is not None and adm.existing is not None:
+            IOLoop.current().add_callback(self._answer_existing, adm.existing.job_id)
+        elif refusal is not None and refusal.status == 405:
+            self.send_api_error(method_not_allowed(self.request.method or "", self.allowed_methods()))
+        else:
+            self.send_api_error(refusal or too_large(self.fd.settings.max_upload_bytes))
 
     def _cut(self, code: str, message: str) -> None:
         """Close the connection ourselves (idle client, endless refused body) and clean up as for an abort."""
