@@ -5,6 +5,8 @@ production case is the same arithmetic at 2 GiB."""
 from __future__ import annotations
 
 import json
+import logging
+import select
 import socket
 from collections.abc import Iterator
 
@@ -12,6 +14,7 @@ import pytest
 
 from tests.helpers.http import answer_after_whole_body, attempt_id, payload
 from tests.helpers.service import RunningService
+from tests.helpers.wait import wait_for
 
 MiB = 1024 * 1024
 LIMIT = 3 * MiB
@@ -97,3 +100,35 @@ def test_a_body_declared_beyond_anything_we_drain_is_answered_413_at_once(make_s
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert b'"too_large"' in answer
     assert b"400 Bad Request" not in answer  # no bare answer of Tornado's own after ours
+
+
+def test_a_chunked_body_that_goes_on_past_the_drain_gets_its_413_not_a_silent_cut(
+        make_service, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    """Draining is bounded; past the bound the refusal is sent at once and the connection closed. Before, the
+    connection was cut with no answer. (The client may still see a reset instead of the answer: the kernel
+    resets a connection closed with unread bytes, which can overtake the answer; the access line says what
+    the server did.)"""
+    caplog.set_level(logging.INFO, logger="focalpoint.access")
+    svc = make_service(max_upload_bytes=1 * MiB, drain_limit_bytes=64 * 1024)  # drain allowance: 2 MiB
+    att = attempt_id()
+    sock = socket.create_connection(("127.0.0.1", svc.port), timeout=10)
+    answer = b""
+    try:
+        sock.sendall(f"POST /api/upload HTTP/1.1\r\nHost: x\r\nX-Attempt-Id: {att}\r\nContent-Type: video/mp4\r\n"
+                     "Transfer-Encoding: chunked\r\n\r\n".encode())
+        block = b"q" * 65536
+        for _ in range(200):  # up to 12.5 MiB, far past limit + allowance (3 MiB)
+            sock.sendall(b"%x\r\n%s\r\n" % (len(block), block))
+            readable, _, _ = select.select([sock], [], [], 0)
+            if readable:
+                answer = sock.recv(4096)
+                break
+    except ConnectionResetError:
+        pass
+    finally:
+        sock.close()
+    wait_for(lambda: any(r.getMessage() == "upload_request" for r in caplog.records))
+    line = next(r for r in caplog.records if r.getMessage() == "upload_request").fields  # type: ignore[attr-defined]
+    assert (line["status"], line["error"], line["cut"]) == (413, "too_large", "drain_limit")
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert_clean(svc, att)
