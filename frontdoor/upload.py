@@ -69,8 +69,8 @@ class UploadHandler(BaseHandler):
         # backstops them above anything we drain, so that its bare 400 never answers a request we could answer.
         self.connection.set_max_body_size(s.max_upload_bytes + MULTIPART_OVERHEAD + drain_allowance(s) + MiB)
         if not self.method_allowed():
-            # Drained and answered like any refusal (the method's stub raises the 405 after the body): the
-            # connection stays usable for the next request, and nothing is claimed or opened.
+            # Drained and answered like any refusal (after the body, the method's stub raises the 405 that the
+            # base handler renders): the connection stays usable for the next request; nothing is claimed.
             self.admission = Admission(refusal=method_not_allowed(self.request.method or "", self.allowed_methods()))
         else:
             try:
@@ -208,11 +208,9 @@ class UploadHandler(BaseHandler):
         self.write_json(202, job.receipt())
 
     async def _answer_without_spool(self, adm: Admission) -> None:
+        """The answer of a request that spools nothing: a replay (or 409) of its attempt, or its refusal."""
         if adm.existing is not None:
             await self._answer_existing(adm.existing.job_id)
-        elif adm.refusal is not None and adm.refusal.status == 405:
-            # Through the unimplemented method's stub, so the 405 is rendered the one generic way (base handler).
-            raise tornado.web.HTTPError(405)
         else:
             assert adm.refusal is not None
             self.send_api_error(adm.refusal)
@@ -270,16 +268,14 @@ class UploadHandler(BaseHandler):
         self.body_done = True
         self._stop_ticker()
         adm = self.admission
-        refusal = adm.refusal if adm is not None else None
         if adm is not None and adm.existing is not None:
             IOLoop.current().add_callback(self._answer_existing, adm.existing.job_id)
-        elif refusal is not None and refusal.status == 405:
-            self.send_api_error(method_not_allowed(self.request.method or "", self.allowed_methods()))
         else:
-            self.send_api_error(refusal or too_large(self.fd.settings.max_upload_bytes))
+            self.send_api_error(adm.refusal if adm is not None and adm.refusal is not None
+                                else too_large(self.fd.settings.max_upload_bytes))
 
     def _cut(self, code: str, message: str) -> None:
-        """Close the connection ourselves (idle client, endless refused body) and clean up as for an abort."""
+        """Close the connection ourselves (an idle client) and clean up as for an abort."""
         if self.access.logged or self.body_done:
             return
         self.access.cut = code
