@@ -5,12 +5,13 @@ to give once the body has been drained (``existing`` for a known attempt, else `
 checks is the contract:
 
 1. attemptId header well formed (400), service accepting (503), Content-Length beyond what we would even drain
-   (413 at once, the only early answer);
+   (:func:`drain_allowance`: 413 at once, the only early answer);
 2. a known attempt whose spool completed -> replay it (never rate-limited, never counted);
 3. the per-attempt ingest limit (429), counted for every request that is not a replay;
 4. a known attempt still streaming -> 409 (a stale one, whose front door died, is failed and taken over, as
    is an attempt whose upload failed before it completed);
-5. body format and media type (400/415), size by Content-Length (413), free space (507): a declared size must
+5. body format and media type (400/415), size by Content-Length (413; a raw ``Content-Length: 0`` is 400
+   ``empty_file``), free space (507): a declared size must
    fit beside the look-ahead running uploads hold (:mod:`frontdoor.space`), but reserves nothing up front;
 6. the cap on uploads streaming at once per client IP and principal (429 ``too_many_uploads``,
    :mod:`frontdoor.upload_slots`); the slots taken here are the handler's to release;
@@ -30,6 +31,7 @@ from frontdoor.errors import (
     attempt_in_progress,
     attempt_mismatch,
     bad_request,
+    empty_file,
     insufficient_storage,
     too_large,
     unavailable,
@@ -65,6 +67,13 @@ class Admission:
         return self.existing.job_id if self.existing is not None else None
 
 
+def drain_allowance(s: Settings) -> int:
+    """Most body bytes read and discarded after a request is refused: FOCALPOINT_DRAIN_LIMIT, but never less
+    than the largest body we accept, so that every upload a client may rightly send gets its answer (a 413
+    included) after its body, as a proxy needs (field notes)."""
+    return max(s.drain_limit_bytes, s.max_upload_bytes + MULTIPART_OVERHEAD)
+
+
 def stale_spooling(job: Job, settings: Settings, now: float) -> bool:
     """A SPOOLING job whose front door stopped writing progress: it died, or the upload stalled past the cut-off."""
     return job.state is State.SPOOLING and now - job.updated_at > settings.ingest_idle_timeout_s + 10
@@ -95,8 +104,8 @@ async def admit(h: UploadHandler) -> Admission:
     if not fd.accepting:
         adm.refusal = unavailable("The service is shutting down; send the upload again in a moment.")
         return adm
-    length = _content_length(headers.get("Content-Length"))
-    if length is not None and length > max(s.drain_limit_bytes, s.max_upload_bytes + MULTIPART_OVERHEAD):
+    length = content_length(headers.get("Content-Length"))
+    if length is not None and length > drain_allowance(s):
         raise too_large(s.max_upload_bytes)  # too big even to drain: answered at once, connection closed
 
     owner = h.principal
@@ -124,6 +133,9 @@ async def admit(h: UploadHandler) -> Admission:
     limit = h.upload_limit()
     if length is not None and length > limit + overhead:
         adm.refusal = too_large(limit)
+        return adm
+    if length == 0 and parser.media_type is not None:  # a raw body that is no file at all
+        adm.refusal = empty_file()
         return adm
     # Running uploads hold only their look-ahead, not what they declared: a declared size that cannot fit is
     # refused now (better than failing half-way), but it reserves nothing beyond its own look-ahead.
@@ -156,7 +168,7 @@ async def admit(h: UploadHandler) -> Admission:
     return adm
 
 
-def _content_length(raw: str | None) -> int | None:
+def content_length(raw: str | None) -> int | None:
     if raw is None or not raw.strip().isdigit():
         return None
     return int(raw)

@@ -19,7 +19,7 @@ import tornado.web
 
 from frontdoor.auth import AuthError, Principal
 from frontdoor.context import Frontdoor
-from frontdoor.errors import ApiError, unavailable
+from frontdoor.errors import ApiError, method_not_allowed, unavailable
 from jobs import StoreUnavailable
 
 log = logging.getLogger("focalpoint.frontdoor")
@@ -27,6 +27,9 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class BaseHandler(tornado.web.RequestHandler):
+    """Every API handler. A method the handler does not implement (or one Tornado does not know) is a JSON 405
+    with ``Allow``, rendered like every other error: handlers only define the methods they serve."""
+
     fd: Frontdoor
     requires_auth = True  # False only for what anyone may see (the published limits, 404s)
 
@@ -87,6 +90,8 @@ class BaseHandler(tornado.web.RequestHandler):
         elif isinstance(exc, StoreUnavailable):
             log.error("store_unavailable", extra={"fields": {"requestId": self.request_id, "error": str(exc)}})
             error = unavailable("The job store is unreachable; try again shortly.")
+        elif isinstance(exc, tornado.web.HTTPError) and exc.status_code == 405:
+            error = method_not_allowed(self.request.method or "", self.allowed_methods())
         elif isinstance(exc, tornado.web.HTTPError):
             error = ApiError(exc.status_code, _http_code(exc.status_code), exc.log_message or self._reason)
         else:
@@ -99,6 +104,15 @@ class BaseHandler(tornado.web.RequestHandler):
         if isinstance(value, StoreUnavailable):
             return  # logged in write_error without a stack
         super().log_exception(typ, value, tb)
+
+    @classmethod
+    def allowed_methods(cls) -> tuple[str, ...]:
+        """The methods this handler implements (what ``Allow`` lists on a 405)."""
+        unimplemented = tornado.web.RequestHandler.get  # Tornado's stub that raises HTTPError(405)
+        return tuple(m for m in cls.SUPPORTED_METHODS if getattr(cls, m.lower(), unimplemented) is not unimplemented)
+
+    def method_allowed(self) -> bool:
+        return (self.request.method or "") in self.allowed_methods()
 
     def client_ip(self) -> str:
         """The client's address: the socket peer, or what a trusted proxy says (FOCALPOINT_TRUSTED_PROXIES)."""

@@ -80,3 +80,12 @@ def too_many_uploads(kind: str, cap: int, retry_after_s: int = 5) -> ApiError:
     return ApiError(429, "too_many_uploads",
                     f"This {who} already has {cap} uploads streaming; wait for one to finish, then send again.",
                     headers={"Retry-After": str(retry_after_s)}, limit=cap)
+
+
+def method_not_allowed(method: str, allowed: tuple[str, ...]) -> ApiError:
+    return ApiError(405, "method_not_allowed", f"{method} is not allowed here; use {', '.join(allowed) or 'nothing'}.",
+                    headers={"Allow": ", ".join(allowed)}, allowed=list(allowed))
+
+
+def empty_file() -> ApiError:
+    return ApiError(400, "empty_file", "The file is empty (0 bytes); choose a file with content.")

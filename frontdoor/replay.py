@@ -21,6 +21,7 @@ class ReplayCheck:
     def __init__(self, parser: BodyParser | None) -> None:
         self._parser = parser  # None: the request's headers already differ (a media type the job cannot have)
         self.size = 0
+        self._by_headers = False  # the headers alone carried size, media type and name (a raw body)
 
     @classmethod
     def for_request(cls, headers: HTTPHeaders, allowed: tuple[str, ...]) -> ReplayCheck:
@@ -29,7 +30,20 @@ class ReplayCheck:
         except ApiError:
             return cls(None)
 
+    def settle_by_headers(self, content_length: int | None) -> bool:
+        """Whether the headers alone decide the match, so no body is needed (a client sending
+        ``Expect: 100-continue`` is answered without sending it). True for a raw body with a ``Content-Length``,
+        and for headers that already differ; a multipart body must be read."""
+        if self._parser is None:
+            return True
+        if self._parser.media_type is None or content_length is None:
+            return False
+        self.size, self._by_headers = content_length, True
+        return True
+
     def feed(self, chunk: bytes) -> None:
+        if self._by_headers:
+            return
         if self._parser is None:
             return
         try:
@@ -42,7 +56,8 @@ class ReplayCheck:
         if parser is None:
             return False
         try:
-            parser.close()
+            if not self._by_headers:
+                parser.close()
         except ApiError:
             return False
         return (self.size == job.bytes_total and parser.media_type == job.mime_type

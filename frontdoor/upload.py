@@ -29,9 +29,25 @@ from tornado.http1connection import HTTP1Connection
 from tornado.ioloop import IOLoop, PeriodicCallback
 
 from frontdoor.access import AccessLog
-from frontdoor.admission import Admission, admit, replay_or_conflict
+from frontdoor.admission import (
+    MULTIPART_OVERHEAD,
+    Admission,
+    admit,
+    content_length,
+    drain_allowance,
+    replay_or_conflict,
+)
 from frontdoor.base import BaseHandler
-from frontdoor.errors import ApiError, client_too_slow, insufficient_storage, too_large, unavailable
+from frontdoor.context import Frontdoor
+from frontdoor.errors import (
+    ApiError,
+    client_too_slow,
+    empty_file,
+    insufficient_storage,
+    method_not_allowed,
+    too_large,
+    unavailable,
+)
 from frontdoor.space import next_reserved_until, outstanding, space_problem
 from frontdoor.spool import SpoolWriter, remove_spool
 from frontdoor.transfer_rate import RateWindow
@@ -41,13 +57,18 @@ from observability.sentry import capture_exception
 
 log = logging.getLogger("focalpoint.frontdoor")
 PROGRESS_EVERY_S = 1.0
+MiB = 1024 * 1024
+
+
+def _expects_continue(headers: Any) -> bool:
+    return str(headers.get("Expect", "")).strip().lower() == "100-continue"
 
 
 @tornado.web.stream_request_body
 class UploadHandler(BaseHandler):
-    SUPPORTED_METHODS = ("POST",)  # anything else is a 405 before prepare() claims a job or opens a file
-
-    async def prepare(self) -> None:
+    def initialize(self, fd: Frontdoor) -> None:
+        # Set here, not in prepare(): an error Tornado answers before prepare() still ends in on_finish().
+        super().initialize(fd)
         self.access = AccessLog(self)
         self.admission: Admission | None = None
         self.spool: SpoolWriter | None = None
@@ -59,19 +80,37 @@ class UploadHandler(BaseHandler):
         self.slots: Held | None = None  # concurrent-upload slots, taken by admit() for a new upload
         self.slots_renewed_at = time.monotonic()
         self.reserved_until = 0  # spool offset this upload may write up to without asking for more space
+        self.drain_from = 0  # body bytes read when the request was refused; the drain counts from there
+
+    async def prepare(self) -> None:
         self.authenticate()  # 401 before anything else, and before any body byte is read
         s = self.fd.settings
         # Our own limits are enforced below (413 for the file, the drain bound for refusals); Tornado's only
-        # backstops them, a little above, so that its bare 400 never answers a request we could answer well.
-        self.connection.set_max_body_size(max(s.max_upload_bytes + 16 * 1024 * 1024, s.drain_limit_bytes))
-        try:
-            self.admission = await admit(self)
-        except StoreUnavailable:
-            # Answer 503 after draining like any refusal: an early answer is a 502 at the proxy (field notes).
-            log.error("store_unavailable", extra={"fields": {"requestId": self.request_id}})
-            self.admission = Admission(refusal=unavailable("The job store is unreachable; try again shortly."))
+        # backstops them above anything we drain, so that its bare 400 never answers a request we could answer.
+        self.connection.set_max_body_size(s.max_upload_bytes + MULTIPART_OVERHEAD + drain_allowance(s) + MiB)
+        if not self.method_allowed():
+            # Drained and answered like any refusal (after the body, the method's stub raises the 405 that the
+            # base handler renders): the connection stays usable for the next request; nothing is claimed.
+            self.admission = Admission(refusal=method_not_allowed(self.request.method or "", self.allowed_methods()))
+        else:
+            try:
+                self.admission = await admit(self)
+            except StoreUnavailable:
+                # Answer 503 after draining like any refusal: an early answer is a 502 at the proxy (field notes).
+                log.error("store_unavailable", extra={"fields": {"requestId": self.request_id}})
+                self.admission = Admission(refusal=unavailable("The job store is unreachable; try again shortly."))
+        # The minimum rate is judged from here: admission's own Redis calls are not the client's time.
+        self.rate = RateWindow(s.min_upload_rate_bytes, s.min_upload_rate_window_s, self.fd.monotonic)
         if self.admission.job is None:
             self._release_slots()  # refused or a replay: a drained request holds no upload slot
+            replay = self.admission.replay
+            length = content_length(self.request.headers.get("Content-Length"))
+            if _expects_continue(self.request.headers) and (replay is None or replay.settle_by_headers(length)):
+                # The client waits for "100 Continue" before it sends the body. Tornado sends it once prepare()
+                # returns, unless the answer is written already: so answer a refusal (or a replay its headers
+                # decide) now, body unsent. A multipart replay needs its body to be checked against the job.
+                await self._answer_without_spool(self.admission)
+                return
         else:
             self.reserved_until = next_reserved_until(0, self.admission.job.bytes_total, s.spool_lookahead_bytes)
             self.fd.inflight.add(self)
@@ -81,8 +120,6 @@ class UploadHandler(BaseHandler):
             except OSError as exc:
                 await self._fail_ingest(insufficient_storage(f"The spool file could not be created: {exc.strerror}"))
         interval = min(PROGRESS_EVERY_S, s.ingest_idle_timeout_s / 2) * 1000
-        # The minimum rate is judged from here: admission's own Redis calls are not the client's time.
-        self.rate = RateWindow(s.min_upload_rate_bytes, s.min_upload_rate_window_s, self.fd.monotonic)
         self.ticker = PeriodicCallback(self._tick, interval)
         self.ticker.start()
 
@@ -127,8 +164,8 @@ class UploadHandler(BaseHandler):
         if adm is None or adm.job is None or self.spool is None:
             if adm is not None and adm.replay is not None:
                 adm.replay.feed(chunk)
-            if self.access.body_bytes > self.fd.settings.drain_limit_bytes:
-                self._cut("drain_limit", "The refused request's body is larger than the drain limit.")
+            if self.access.body_bytes - self.drain_from > drain_allowance(self.fd.settings):
+                self._drain_exceeded()
             return None
         try:
             pieces = adm.parser.feed(chunk) if adm.parser is not None else [chunk]
@@ -195,15 +232,13 @@ class UploadHandler(BaseHandler):
         assert adm is not None
         job, spool = adm.job, self.spool
         if job is None or spool is None:
-            if adm.existing is not None:
-                await self._answer_existing(adm.existing.job_id)
-            else:
-                assert adm.refusal is not None
-                self.send_api_error(adm.refusal)
+            await self._answer_without_spool(adm)
             return
         try:
             if adm.parser is not None:
                 adm.parser.close()
+            if spool.size == 0:
+                raise empty_file()  # nothing to send to Gemini: refuse it like any other bad body
         except ApiError as error:
             await self._fail_ingest(error)
             self.send_api_error(error)
@@ -237,6 +272,14 @@ class UploadHandler(BaseHandler):
         self.access.outcome = "accepted"
         self.write_json(202, job.receipt())
 
+    async def _answer_without_spool(self, adm: Admission) -> None:
+        """The answer of a request that spools nothing: a replay (or 409) of its attempt, or its refusal."""
+        if adm.existing is not None:
+            await self._answer_existing(adm.existing.job_id)
+        else:
+            assert adm.refusal is not None
+            self.send_api_error(adm.refusal)
+
     async def _answer_existing(self, job_id: str) -> None:
         """Answer a drained request for an attempt that already has a job: replay it, or 409 if still streaming."""
         job = await self.fd.call(self.fd.store.get, job_id)
@@ -258,6 +301,7 @@ class UploadHandler(BaseHandler):
         assert adm is not None
         job, spool = adm.job, self.spool
         adm.job, adm.refusal, self.spool = None, error, None
+        self.drain_from = self.access.body_bytes
         if spool is not None:
             await spool.abort()
         if job is not None:
@@ -281,8 +325,23 @@ class UploadHandler(BaseHandler):
         IOLoop.current().add_callback(self._abort, "client_aborted",
                                       "The client closed the connection before the upload finished.")
 
+    def _drain_exceeded(self) -> None:
+        """A refused body goes on past what we drain: answer now (the connection then closes) rather than cut
+        it silently; a direct client reads the answer, a proxy may not (field notes)."""
+        if self._finished or self.access.logged:
+            return
+        self.access.cut = "drain_limit"
+        self.body_done = True
+        self._stop_ticker()
+        adm = self.admission
+        if adm is not None and adm.existing is not None:
+            IOLoop.current().add_callback(self._answer_existing, adm.existing.job_id)
+        else:
+            self.send_api_error(adm.refusal if adm is not None and adm.refusal is not None
+                                else too_large(self.fd.settings.max_upload_bytes))
+
     def _cut(self, code: str, message: str) -> None:
-        """Close the connection ourselves (idle client, endless refused body) and clean up as for an abort."""
+        """Close the connection ourselves (an idle client) and clean up as for an abort."""
         if self.access.logged or self.body_done:
             return
         self.access.cut = code

@@ -16,7 +16,7 @@ from jobs.machine import State, is_final
 # whatever file it left is removed at once.
 INGEST_FAILURES = frozenset({
     "client_aborted", "ingest_interrupted", "too_large", "unsupported_media_type", "malformed_multipart",
-    "no_file_part", "multiple_file_parts", "insufficient_storage", "spool_error", "internal",
+    "no_file_part", "multiple_file_parts", "insufficient_storage", "spool_error", "internal", "empty_file",
     "client_too_slow",
 })
 
