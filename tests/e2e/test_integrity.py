@@ -7,7 +7,7 @@ from typing import Any
 
 from gemini.emulator import EmulatorServer
 from tests.e2e.test_pipeline import wait_state
-from tests.helpers.http import attempt_id, payload_sha256, upload_raw
+from tests.helpers.http import attempt_id, payload_sha256, request, upload_raw
 
 MiB = 1024 * 1024
 SIZE = 3 * MiB + 77
@@ -53,3 +53,15 @@ def test_two_mismatches_fail_the_job_and_leave_no_file(make_pipeline: Any, emula
     assert doc["sha256Verified"] is False and doc["fileUri"] is None
     assert emulator.emulator.files == {}
     assert routes(emulator).count("start") == 2 and routes(emulator).count("delete") == 2
+
+
+def test_a_job_failed_for_integrity_can_be_retried_from_its_spool(make_pipeline: Any,
+                                                                   emulator: EmulatorServer) -> None:
+    fault = emulator.emulator.add_fault("corrupt_bytes", "finalize", times=3)  # the retry gets its own re-upload
+    svc = make_pipeline()
+    job_id = upload_raw(svc.port, SIZE, attempt_id()).json["jobId"]
+    assert wait_state(svc.port, job_id, {"ACTIVE", "FAILED"})["error"]["code"] == "integrity_mismatch"
+    assert request(svc.port, "POST", f"/api/upload/{job_id}/retry").status == 202
+    doc = wait_state(svc.port, job_id, {"ACTIVE", "FAILED"})
+    assert doc["state"] == "ACTIVE" and doc["sha256Verified"] is True
+    assert fault.fired == 3 and len(emulator.emulator.files) == 1
