@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from actors import reupload
 from actors.cleanup import abandon, forget_remote, remove_spool
 from actors.policy import Uniform, budget_spent, poll_delay, retry_delay
 from actors.ports import Alerts, Files, Lease, RemoteFile, Scheduler, Slots, Uploader
-from actors.reupload import on_mismatch
 from config import Settings
 from gemini import integrity
 from gemini.errors import GeminiPermanent, GeminiTransient, SessionGone
@@ -218,6 +218,9 @@ class Leg:
         job = self.store.get(job_id)
         if job is None or job.state != State.PROCESSING or job.msg_gen != gen or not job.gemini_file_name:
             return
+        if job.discard_file:  # a mismatched file was being deleted when the last run ended: finish that
+            reupload.finish(self, job, gen)
+            return
         try:
             remote = self.files.get(job.gemini_file_name)
         except GeminiPermanent as exc:
@@ -245,7 +248,7 @@ class Leg:
         if remote.state == "ACTIVE":
             checked = integrity.verdict(job.sha256, remote.sha256_hex)
             if checked is integrity.Verdict.MISMATCH:
-                on_mismatch(self, job, remote, gen)
+                reupload.on_mismatch(self, job, remote, gen)
                 return
             try:
                 done = self.store.transition(

@@ -4,8 +4,10 @@ The first mismatch of a job: delete that Gemini file, move the job PROCESSING ->
 and send an upload message; the upload starts from byte 0 with a new session. It counts as one run without
 progress against the job's retry budget (``attempts``), so a job that has spent its budget fails instead.
 The second mismatch: the job is FAILED with ``integrity_mismatch`` and its Gemini file is deleted, so no
-Gemini file is left. The file is deleted *before* the compare-and-set: a delete that fails transiently leaves
-the job PROCESSING, and the next poll sees the same mismatch and tries again; a repeated delete is harmless.
+Gemini file is left. The file is deleted *before* the compare-and-set that sends the job back, and named in
+``discard_file`` first: if the delete fails transiently, or the run dies between the delete and the
+compare-and-set, the job stays PROCESSING with ``discard_file`` set, and its next poll (or the sweeper's) finishes
+the way back (:func:`finish`) instead of asking Gemini about a file that may be gone. Deleting twice is harmless.
 """
 
 from __future__ import annotations
@@ -36,17 +38,36 @@ def on_mismatch(leg: Leg, job: Job, remote: RemoteFile, gen: int) -> None:
                   "also after uploading the file again.", retryable=True)
         leg._forget_remote(remote.name)
         return
+
+    def mark(current: Job) -> Job:
+        if current.state != State.PROCESSING or current.gemini_file_name != remote.name:
+            raise StaleJob(job.job_id, State.PROCESSING, current.state)
+        return current.with_(discard_file=remote.name)
+
     try:
-        leg.files.delete(remote.name)
-    except GeminiError as exc:  # the file must go before we upload another: poll again (same chain) later
+        marked = leg.store.modify(job.job_id, mark)
+    except (StaleJob, IllegalTransition, JobNotFound):
+        return
+    finish(leg, marked, gen)
+
+
+def finish(leg: Leg, job: Job, gen: int) -> None:
+    """Delete ``job.discard_file`` and send the job back to SPOOLED. Also what a poll does for a job found
+    with ``discard_file`` set: a run that died between the delete and the compare-and-set is finished then
+    (the file is gone, so polling it would wrongly fail the job)."""
+    name = job.discard_file or ""
+    try:
+        leg.files.delete(name)  # missing_ok: a second delete of the same file is fine
+    except GeminiError as exc:  # the file must go before we upload another: try again in a later poll
         transient = exc if isinstance(exc, GeminiTransient) else GeminiTransient(str(exc), None)
-        leg._note_transient(job.job_id, State.PROCESSING, transient, count=True)
-        leg._next(job.job_id, gen, "poll", retry_delay(job.attempts + 1, transient.retry_after, leg.uniform))
+        noted = leg._note_transient(job.job_id, State.PROCESSING, transient, count=True)
+        failures = noted.attempts if noted is not None else job.attempts + 1
+        leg._next(job.job_id, gen, "poll", retry_delay(failures, transient.retry_after, leg.uniform))
         return
     try:
         leg.store.transition(
             job.job_id, Event.REUPLOAD, expect=State.PROCESSING, integrity_retries=job.integrity_retries + 1,
-            attempts=job.attempts + 1, last_error="sha256 mismatch: uploading the file again",
+            attempts=job.attempts + 1, last_error="sha256 mismatch: uploading the file again", discard_file=None,
             gemini_file_name=None, gemini_file_uri=None, gemini_expires_at=None, gemini_upload_url=None,
             bytes_uploaded=0, polls=0, deadline_at=None)
     except (StaleJob, IllegalTransition, JobNotFound):

@@ -51,6 +51,7 @@ class Job:
     sha256: str | None = None
     sha256_verified: bool | None = None  # True once Gemini's sha256Hash of the file matched ``sha256``
     integrity_retries: int = 0  # re-uploads after a sha256 mismatch (one is allowed; see actors.reupload)
+    discard_file: str | None = None  # a mismatched Gemini file being deleted before the re-upload (ditto)
     spool_path: str | None = None
     request_id: str | None = None
     client_ip: str | None = None

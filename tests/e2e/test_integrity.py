@@ -65,3 +65,20 @@ def test_a_job_failed_for_integrity_can_be_retried_from_its_spool(make_pipeline:
     doc = wait_state(svc.port, job_id, {"ACTIVE", "FAILED"})
     assert doc["state"] == "ACTIVE" and doc["sha256Verified"] is True
     assert fault.fired == 3 and len(emulator.emulator.files) == 1
+
+
+def test_a_run_that_died_between_the_delete_and_the_way_back_is_finished_by_the_next_poll(
+        make_pipeline: Any, emulator: EmulatorServer) -> None:
+    emulator.emulator.add_fault("processing_stuck", "finalize")
+    svc = make_pipeline()
+    job_id = upload_raw(svc.port, SIZE, attempt_id()).json["jobId"]
+    wait_state(svc.port, job_id, {"PROCESSING"})
+    store = svc.service.workers.leg.store
+    name = store.get(job_id).gemini_file_name
+    # What a run leaves when it is killed right after deleting the mismatched file:
+    store.modify(job_id, lambda job: job.with_(discard_file=name))
+    emulator.emulator.delete_file(name.removeprefix("files/"))
+    assert svc.service.workers.leg.resend(job_id)  # the sweeper's re-send of a lost message
+    doc = wait_state(svc.port, job_id, {"ACTIVE", "FAILED"})
+    assert doc["state"] == "ACTIVE" and doc["sha256Verified"] is True
+    assert len(emulator.emulator.files) == 1 and store.get(job_id).discard_file is None
