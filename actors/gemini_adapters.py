@@ -22,7 +22,7 @@ def _remote(info: FileInfo) -> RemoteFile:
     if info.expiration_time is not None:
         expires = info.expiration_time.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     return RemoteFile(name=info.name, uri=info.uri, state=info.state, expiration_time=expires,
-                      error_message=info.error_message)
+                      error_message=info.error_message, sha256_hex=info.sha256_hex)
 
 
 class ResumableUploader:

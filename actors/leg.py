@@ -15,6 +15,7 @@ No method sleeps or loops waiting for Gemini: waiting is a delayed message.
   the job's budget until a chunk makes progress, so crash loops end too.
 - ``poll``: one ``files.get`` per run; PROCESSING -> ACTIVE or FAILED, or another poll later, until the job's
   deadline (``processing_timeout``).
+- Before ACTIVE, Gemini's sha256 of the file is compared with the spool's (``actors.reupload``).
 - ``cancel``: cleans up after a CANCELLED job (Gemini session, Gemini file, spool).
 """
 
@@ -29,10 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from actors import reupload
 from actors.cleanup import abandon, forget_remote, remove_spool
 from actors.policy import Uniform, budget_spent, poll_delay, retry_delay
 from actors.ports import Alerts, Files, Lease, RemoteFile, Scheduler, Slots, Uploader
 from config import Settings
+from gemini import integrity
 from gemini.errors import GeminiPermanent, GeminiTransient, SessionGone
 from gemini.translate import PROCESSING_FAILED, public_message
 from jobs import Event, IllegalTransition, Job, JobNotFound, JobStore, StaleJob, State
@@ -216,6 +219,9 @@ class Leg:
         job = self.store.get(job_id)
         if job is None or job.state != State.PROCESSING or job.msg_gen != gen or not job.gemini_file_name:
             return
+        if job.discard_file:  # a mismatched file was being deleted when the last run ended: finish that
+            reupload.finish(self, job, gen)
+            return
         try:
             remote = self.files.get(job.gemini_file_name)
         except GeminiPermanent as exc:
@@ -241,10 +247,15 @@ class Leg:
     def _follow(self, job: Job, remote: RemoteFile, gen: int) -> None:
         """Act on the Gemini file's state after an upload or a poll."""
         if remote.state == "ACTIVE":
+            checked = integrity.verdict(job.sha256, remote.sha256_hex)
+            if checked is integrity.Verdict.MISMATCH:
+                reupload.on_mismatch(self, job, remote, gen)
+                return
             try:
                 done = self.store.transition(
                     job.job_id, Event.FILE_ACTIVE, expect=State.PROCESSING, gemini_file_uri=remote.uri,
-                    gemini_expires_at=remote.expiration_time or job.gemini_expires_at, attempts=0, last_error=None)
+                    gemini_expires_at=remote.expiration_time or job.gemini_expires_at, attempts=0, last_error=None,
+                    sha256_verified=checked is integrity.Verdict.MATCH)
             except (StaleJob, IllegalTransition, JobNotFound):
                 return
             log.info("job_active", extra={"fields": {"jobId": done.job_id, "attemptId": done.attempt_id,

@@ -20,6 +20,7 @@ class RemoteFile:
     state: str  # PROCESSING | ACTIVE | FAILED
     expiration_time: str | None = None
     error_message: str | None = None
+    sha256_hex: str | None = None  # Gemini's sha256Hash of the stored bytes, as hex; None when not reported
 
 
 class Uploader(Protocol):

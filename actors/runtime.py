@@ -22,6 +22,7 @@ from actors.leg import Leg
 from actors.slots import RedisSlots
 from actors.sweeper import Sweeper
 from actors.sweeploop import SweepLoop
+from actors.webhook_pump import WebhookPump, start_webhooks
 from config import Settings
 from jobs import Event, IllegalTransition, JobNotFound, JobStore, StaleJob
 from jobs.lease import Leases
@@ -118,19 +119,25 @@ class Workers:
     the process. ``stop`` makes running uploads pause at their next chunk (they re-send themselves), so no
     job is left half-owned by a process that is going away."""
 
-    def __init__(self, broker: RedisBroker, threads: int, leg: Leg, sweeps: SweepLoop) -> None:
+    def __init__(self, broker: RedisBroker, threads: int, leg: Leg, sweeps: SweepLoop,
+                 webhooks: WebhookPump | None = None) -> None:
         self.worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=250)
         self.leg = leg
         self.sweeps = sweeps
+        self.webhooks = webhooks
 
     def start(self) -> Workers:
         self.worker.start()
         self.sweeps.start()
+        if self.webhooks is not None:
+            self.webhooks.start()
         return self
 
     def stop(self, timeout_ms: int = 30_000) -> None:
         self.leg.stopping.set()
         self.sweeps.stop()
+        if self.webhooks is not None:
+            self.webhooks.stop()
         self.worker.stop(timeout=timeout_ms)
 
 
@@ -146,10 +153,11 @@ def start_workers(settings: Settings, broker: RedisBroker, store: JobStore, cloc
     """Declare the actors, build the leg, start the worker threads and the sweeper (a first sweep at once:
     start-up recovery; on the embedded default, the only process of its deployment, as ``recovering``)."""
     leg = build_leg(settings, broker, store, clock, client, metrics)
+    webhooks = start_webhooks(settings, broker, client, clock, metrics)  # None without FOCALPOINT_WEBHOOK_URL
     instrument_worker_broker(broker, metrics)
     sweeps = SweepLoop(make_sweeper(settings, store, client, leg, clock, metrics), client, settings,
                        recovering=settings.embedded)
-    return Workers(broker, settings.worker_threads, leg, sweeps).start()
+    return Workers(broker, settings.worker_threads, leg, sweeps, webhooks).start()
 
 
 def build_leg(settings: Settings, broker: RedisBroker, store: JobStore, clock: Callable[[], float],

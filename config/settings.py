@@ -6,6 +6,8 @@ walks it once at start-up; ``focalpoint-upload settings`` prints it (the README'
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import ipaddress
 from collections.abc import Callable, Mapping
@@ -74,6 +76,11 @@ class Settings:
     auth_mode: Literal["auto", "none", "required"]
     auth_secret: str | None = field(repr=False)  # never in a repr, so never in a log line
     auth_public_key: str | None = field(repr=False)  # PEM text (the variable may also name a PEM file)
+    webhook_url: str | None = None  # final job states are POSTed here (actors.webhooks); None: no webhooks
+    webhook_secret: str | None = field(default=None, repr=False)  # "whsec_<base64>"; never in a repr or a log
+    webhook_timeout_s: float = 10.0
+    webhook_retry_base_s: float = 5.0
+    webhook_retry_for_s: float = 86400.0
 
     @property
     def auth_enabled(self) -> bool:
@@ -141,6 +148,24 @@ def _api_version(name: str, raw: str) -> str:
 
 def _auth_mode(name: str, raw: str) -> str:
     return parse.choice(name, raw, ("auto", "none", "required"))
+
+
+def _webhook_url(name: str, raw: str) -> str:
+    parse.http_url(name, raw)  # validates; the URL itself is kept as given (a trailing slash may matter)
+    return raw.strip()
+
+
+def _webhook_secret(name: str, raw: str) -> str:
+    # Standard Webhooks secrets are "whsec_" + base64 of 24 to 64 random bytes.
+    text = raw.strip()
+    try:
+        key = base64.b64decode(text.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if not 24 <= len(key) <= 64:
+        raise ConfigError(name, "is not whsec_ followed by base64 of 24 to 64 bytes",
+                          "whsec_$(openssl rand -base64 32)")
+    return text
 
 
 def _auth_secret(name: str, raw: str) -> str:
@@ -247,6 +272,17 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("FOCALPOINT_AUTH_PUBLIC_KEY", "auth_public_key", _opt(parse.public_key), "",
              "PEM public key (or the path of a PEM file) of FocalPoint's app: tokens are RS256 (RSA key) or ES256 "
              "(P-256 key) JWTs."),
+    Variable("FOCALPOINT_WEBHOOK_URL", "webhook_url", _opt(_webhook_url), "",
+             "Every final job state (ACTIVE, FAILED, CANCELLED) is POSTed here as a signed Standard Webhooks event "
+             "(unset: no webhooks). Needs FOCALPOINT_WEBHOOK_SECRET."),
+    Variable("FOCALPOINT_WEBHOOK_SECRET", "webhook_secret", _opt(_webhook_secret), "",
+             "Signing secret of the webhooks: `whsec_` and base64 of 24-64 random bytes."),
+    Variable("FOCALPOINT_WEBHOOK_TIMEOUT", "webhook_timeout_s", parse.duration, "10s",
+             "Timeout of one webhook delivery attempt (connect, write, read each)."),
+    Variable("FOCALPOINT_WEBHOOK_RETRY_BASE", "webhook_retry_base_s", parse.duration, "5s",
+             "Delay before a failed webhook delivery is tried again; it doubles with every failure, up to 1 h."),
+    Variable("FOCALPOINT_WEBHOOK_RETRY_FOR", "webhook_retry_for_s", parse.duration, "24h",
+             "How long a webhook that is not answered 2xx (or 410) is tried again before it is dropped."),
 )
 
 
@@ -286,6 +322,12 @@ def _check(s: Settings) -> None:
     if s.auth_mode == "required" and not keyed:
         raise ConfigError("FOCALPOINT_AUTH_SECRET", "is not set (nor FOCALPOINT_AUTH_PUBLIC_KEY), but "
                           "FOCALPOINT_AUTH=required", "$(openssl rand -hex 32)")
+    if bool(s.webhook_url) != bool(s.webhook_secret):
+        raise ConfigError("FOCALPOINT_WEBHOOK_SECRET" if s.webhook_url else "FOCALPOINT_WEBHOOK_URL",
+                          "must be set too: webhooks need both a URL and a secret",
+                          "whsec_$(openssl rand -base64 32)" if s.webhook_url else "https://app.example/hooks")
+    if s.webhook_retry_base_s <= 0 or s.webhook_timeout_s <= 0:
+        raise ConfigError("FOCALPOINT_WEBHOOK_RETRY_BASE", "and FOCALPOINT_WEBHOOK_TIMEOUT must be more than 0", "5s")
     if s.min_upload_rate_window_s <= 0:
         raise ConfigError("FOCALPOINT_MIN_UPLOAD_RATE_WINDOW", "must be more than 0", "30s")
 

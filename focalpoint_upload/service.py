@@ -51,9 +51,12 @@ class Connected:
 
 def connect(settings: Settings, url: str, clock: Callable[[], float]) -> Connected:
     from actors.broker import make_broker
+    from actors.webhooks import outbox_for
 
     client = redis_client(url)
-    return Connected(client, RedisJobStore(client, settings.redis_namespace, clock, settings.job_ttl_s),
+    outbox = outbox_for(settings, client, clock)  # final states are recorded for webhooks in the same MULTI
+    return Connected(client, RedisJobStore(client, settings.redis_namespace, clock, settings.job_ttl_s,
+                                           on_transition=outbox.on_transition if outbox is not None else None),
                      make_broker(url, settings.redis_namespace, settings.worker_heartbeat_timeout_s))
 
 

@@ -129,7 +129,7 @@ class RetryHandler(BaseHandler):
                 self.fd.store.transition, job_id, Event.RETRY, expect=State.FAILED, error_code=None,
                 error_message=None, error_retryable=None, attempts=0, last_error=None, gemini_file_name=None,
                 gemini_file_uri=None, gemini_expires_at=None, deadline_at=None, polls=0,
-                retried_at=self.fd.clock())
+                retried_at=self.fd.clock(), integrity_retries=0, sha256_verified=None)
             job = await self.fd.call(self.fd.store.modify, job_id, _new_message_generation)
         except (IllegalTransition, StaleJob):
             raise ApiError(409, "not_retryable", "The job changed meanwhile; look at its status.") from None

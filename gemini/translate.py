@@ -40,6 +40,7 @@ _PUBLIC: dict[str, str] = {
     "protocol": "Gemini answered in a way the service does not understand.",
     "size_mismatch": "Gemini stored a file of another size than was uploaded; upload it again.",
     "http_error": "Gemini refused the upload.",
+    "integrity_mismatch": "Gemini stored different bytes than were uploaded, also after a second upload.",
     PROCESSING_FAILED: "Gemini could not process the file (for example an unsupported or damaged format).",
 }
 _PUBLIC_DEFAULT = "Gemini refused the upload."

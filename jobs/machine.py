@@ -2,7 +2,8 @@
 
     SPOOLING -> SPOOLED -> UPLOADING -> PROCESSING -> ACTIVE
     any non-final state -> FAILED | CANCELLED
-    FAILED -> SPOOLED (retry, the one way back; the handler allows it only with the spool kept)
+    FAILED -> SPOOLED (retry; the handler allows it only with the spool kept)
+    PROCESSING -> SPOOLED (reupload: Gemini's sha256 of the file differed from the spool's; allowed once)
 
 ACTIVE, FAILED and CANCELLED are final: nothing happens to them by itself. Nothing here does I/O: the job
 store applies ``advance`` inside a compare-and-set so two deliveries of one message can never move a job
@@ -34,6 +35,7 @@ class Event(StrEnum):
     FAIL = "fail"
     CANCEL = "cancel"
     RETRY = "retry"  # a FAILED job whose spool is kept goes back to SPOOLED (POST /api/upload/{id}/retry)
+    REUPLOAD = "reupload"  # Gemini stored other bytes than the spool's: delete that file, upload again
 
 
 FINAL: frozenset[State] = frozenset({State.ACTIVE, State.FAILED, State.CANCELLED})
@@ -49,6 +51,7 @@ _FORWARD: dict[tuple[State, Event], State] = {
 TRANSITIONS: dict[tuple[State, Event], State] = {
     **_FORWARD,
     (State.FAILED, Event.RETRY): State.SPOOLED,
+    (State.PROCESSING, Event.REUPLOAD): State.SPOOLED,
     **{(s, Event.FAIL): State.FAILED for s in State if s not in FINAL},
     **{(s, Event.CANCEL): State.CANCELLED for s in State if s not in FINAL},
 }

@@ -20,6 +20,9 @@ INGEST_FAILURES = frozenset({
     "client_too_slow",
 })
 
+# The Gemini file's sha256 differed from the spool's twice in a row (the job re-uploads once after the first).
+INTEGRITY_MISMATCH = "integrity_mismatch"
+
 # Fields that are never shown to clients: paths on our disks and Gemini session URLs (which grant write access).
 PRIVATE_FIELDS = frozenset({"spool_path", "gemini_upload_url", "client_ip", "owner"})
 
@@ -46,6 +49,9 @@ class Job:
     file_name: str | None = None
     mime_type: str | None = None
     sha256: str | None = None
+    sha256_verified: bool | None = None  # True once Gemini's sha256Hash of the file matched ``sha256``
+    integrity_retries: int = 0  # re-uploads after a sha256 mismatch (one is allowed; see actors.reupload)
+    discard_file: str | None = None  # a mismatched Gemini file being deleted before the re-upload (ditto)
     spool_path: str | None = None
     request_id: str | None = None
     client_ip: str | None = None
@@ -123,6 +129,7 @@ class Job:
             "fileName": self.file_name,
             "mimeType": self.mime_type,
             "sha256": self.sha256,
+            "sha256Verified": bool(self.sha256_verified),
             "expiresAt": self.gemini_expires_at,
             "error": error,
             "retrying": None if self.final or not self.last_error else {"attempts": self.attempts,
@@ -160,6 +167,6 @@ _DECODERS: dict[str, Any] = {
     "created_at": float, "updated_at": float, "last_byte_at": float, "deadline_at": float, "retried_at": float,
     "due_at": float,
     "bytes_received": int, "bytes_total": int, "bytes_uploaded": int, "attempts": int, "version": int,
-    "msg_gen": int, "polls": int,
-    "error_retryable": _bool,
+    "msg_gen": int, "polls": int, "integrity_retries": int,
+    "error_retryable": _bool, "sha256_verified": _bool,
 }

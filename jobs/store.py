@@ -25,6 +25,9 @@ from jobs.machine import Event, State, advance, is_final
 from jobs.record import ANONYMOUS_OWNER, Job
 
 Clock = Callable[[], float]
+# Called with the pipeline (in MULTI), the job before and after every compare-and-set; what it queues on the
+# pipeline commits with the change or not at all (``jobs.outbox.Outbox.on_transition``).
+TransitionHook = Callable[[Any, Job, Job], None]
 
 
 class JobStore(Protocol):
@@ -55,11 +58,13 @@ class JobStore(Protocol):
 class RedisJobStore:
     """:class:`JobStore` on Redis. Thread-safe (redis-py pools connections); all calls are blocking."""
 
-    def __init__(self, client: redis.Redis, namespace: str, clock: Clock, final_ttl_s: float) -> None:
+    def __init__(self, client: redis.Redis, namespace: str, clock: Clock, final_ttl_s: float,
+                 on_transition: TransitionHook | None = None) -> None:
         self._r = client
         self._ns = namespace
         self._clock = clock
         self._ttl = max(1, int(final_ttl_s))
+        self._on_transition = on_transition
 
     # --- keys ---------------------------------------------------------------------------------------------
     def _job_key(self, job_id: str) -> str:
@@ -168,6 +173,8 @@ class RedisJobStore:
                         if is_final(old.state):  # retried: it must not expire while it runs again
                             pipe.persist(key)
                             pipe.persist(self._attempt_key(new.owner, new.attempt_id))
+                    if self._on_transition is not None:
+                        self._on_transition(pipe, old, new)  # in the same MULTI (the webhook outbox)
                     pipe.execute()
                     return new
                 except redis.WatchError:

@@ -97,6 +97,10 @@ class Metrics:
         self.actor_duration = Histogram(
             "focalpoint_actor_message_duration_seconds", "Dramatiq message processing time by actor.", ["actor"],
             buckets=ACTOR_BUCKETS, registry=r)
+        self.webhook_deliveries = Counter(
+            "focalpoint_webhook_deliveries", "Webhook delivery attempts by outcome (delivered: 2xx; gone: 410, not "
+            "sent again; failed: another status or no answer, tried again; dropped: failed past the retry window).",
+            ["outcome"], registry=r)
         self.actor_inprogress = Gauge(
             "focalpoint_actor_messages_inprogress", "Dramatiq messages being processed now, by actor.", ["actor"],
             registry=r)
@@ -136,6 +140,10 @@ class Metrics:
 
     def job_failed(self, stage: str, code: str) -> None:
         self.jobs_failed.labels(_name(stage), _name(code)).inc()
+
+    def webhook_delivery(self, outcome: str) -> None:
+        """One webhook attempt ended: delivered, gone, failed or dropped."""
+        self.webhook_deliveries.labels(_name(outcome)).inc()
 
     def watch(self, collector: Collector) -> None:
         """Register a scrape-time collector (e.g. :class:`observability.jobs_gauge.JobStateCollector`)."""

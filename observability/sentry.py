@@ -69,7 +69,9 @@ def init_sentry(settings: Settings, component: str, *, release: str | None = Non
             return True
         if _active is not None:
             _close(timeout_s=2.0)
-        scrubber = Scrubber([settings.gemini_api_key, *secrets])
+        webhook = settings.webhook_secret
+        scrubber = Scrubber([settings.gemini_api_key, webhook, webhook.removeprefix("whsec_") if webhook else None,
+                             *secrets])
         sentry_sdk.init(
             dsn=settings.sentry_dsn,
             environment=settings.sentry_environment,

@@ -26,6 +26,9 @@ Kinds and what they mean on the wire:
 ``processing_stuck`` (on ``finalize``) the file is created but stays PROCESSING for ever.
 ``processing_failed`` (on ``finalize``) the file is created and turns FAILED with ``{code, message}`` once
                      the processing delay has passed.
+``corrupt_bytes``    (on ``chunk``/``finalize``) the request is accepted as usual, but one byte of what it
+                     carried is flipped before it is stored, so the file's ``sha256Hash`` no longer matches
+                     what the client sent (a silent corruption between client and storage).
 """
 
 from __future__ import annotations
@@ -43,12 +46,14 @@ ALIASES: dict[str, tuple[str, ...]] = {
 }
 KINDS: tuple[str, ...] = (
     "error", "drop_request", "drop_response", "stall", "expire_session", "processing_stuck", "processing_failed",
+    "corrupt_bytes",
 )
 _DEFAULT_ROUTES: dict[str, tuple[str, ...]] = {
     "expire_session": ("chunk", "finalize", "query"),
     "processing_stuck": ("finalize",),
     "processing_failed": ("finalize",),
     "drop_request": ("chunk", "finalize"),
+    "corrupt_bytes": ("chunk", "finalize"),
 }
 
 

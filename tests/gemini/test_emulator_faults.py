@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 import httpx2
 import pytest
 
 from gemini.emulator import EmulatorServer
+from gemini.model import sha256_hex
 from tests.conftest import FakeClock
 from tests.gemini.conftest import GRANULE, send, start
 
@@ -133,3 +135,18 @@ def test_http_control_endpoints(server: EmulatorServer, http: httpx2.Client) -> 
     assert log[0]["route"] == "start" and log[0]["status"] == 503 and log[0]["fault"] == "error"
     http.post(f"{ctl}/reset")
     assert http.get(f"{ctl}/log").json()["log"] == [] and http.get(f"{ctl}/faults").json()["faults"] == []
+
+
+def test_corrupt_bytes_stores_other_bytes_and_answers_as_usual(server: EmulatorServer, http: httpx2.Client) -> None:
+    fault = server.emulator.add_fault("corrupt_bytes")  # default routes: chunk and finalize
+    assert fault.routes == ("chunk", "finalize")
+    data = b"a" * GRANULE + b"b" * 10
+    url = url_for(http, server, len(data))
+    assert send(http, url, "upload", 0, data[:GRANULE]).status_code == 200  # corrupted, not refused
+    final = send(http, url, "upload, finalize", GRANULE, data[GRANULE:])
+    assert final.status_code == 200 and final.headers["x-goog-upload-status"] == "final"
+    file = final.json()["file"]
+    assert int(file["sizeBytes"]) == len(data)
+    stored = bytes([data[0] ^ 0xFF]) + data[1:]
+    assert sha256_hex(file["sha256Hash"]) == hashlib.sha256(stored).hexdigest()
+    assert fault.fired == 1 and server.emulator.fault_counts() == {"corrupt_bytes": 1}

@@ -147,3 +147,15 @@ def test_async_upload_get_list_delete(server: EmulatorServer) -> None:
             await client.files.get(name=f.name)
 
     asyncio.run(scenario())
+
+
+def test_sdk_sees_the_digest_of_the_stored_bytes_after_corruption(server: EmulatorServer) -> None:
+    """``sha256_hash`` is a base64 str in the SDK's types; after ``corrupt_bytes`` it is not the sent data's."""
+    server.emulator.add_fault("corrupt_bytes", "finalize")
+    client = client_for(server)
+    data = b"frame " * 1000
+    uploaded = client.files.upload(file=io.BytesIO(data), config={"mime_type": "video/mp4"})
+    assert isinstance(uploaded.sha256_hash, str)
+    stored = bytes([data[0] ^ 0xFF]) + data[1:]
+    assert sha256_hex(uploaded.sha256_hash) == hashlib.sha256(stored).hexdigest() != hashlib.sha256(data).hexdigest()
+    assert uploaded.size_bytes == len(data) and uploaded.state == types.FileState.ACTIVE

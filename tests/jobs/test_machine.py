@@ -61,8 +61,10 @@ def test_any_event_sequence_only_moves_forward_and_stops_at_a_final_state(seq: l
             new = advance(state, event)
         except IllegalTransition:
             continue  # the store refuses the move; the job keeps its state
-        if event is Event.RETRY:  # the one way back, and only from FAILED
+        if event is Event.RETRY:  # a way back, only from FAILED
             assert (state, new) == (State.FAILED, State.SPOOLED)
+        elif event is Event.REUPLOAD:  # the other way back: an integrity mismatch, only from PROCESSING
+            assert (state, new) == (State.PROCESSING, State.SPOOLED)
         else:
             assert ORDER[new] > ORDER[state], f"{state} -{event}-> {new} moved backwards"
             assert not is_final(state)
