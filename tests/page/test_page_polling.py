@@ -18,7 +18,7 @@ class PageClock:
 
     def __init__(self, page: Any) -> None:
         self.page = page
-        self.inflight = 0
+        self.inflight: set[Any] = set()  # requests seen leaving (one sent before we listened is not counted)
         self.polls: list[int] = []  # fake time (ms since pause) of every status request
         self.now = 0
         page.on("request", self._sent)
@@ -28,17 +28,16 @@ class PageClock:
 
     def _sent(self, request: Any) -> None:
         if "/api/upload/status" in request.url:
-            self.inflight += 1
+            self.inflight.add(request)
             self.polls.append(self.now)
 
     def _done(self, request: Any) -> None:
-        if "/api/upload/status" in request.url:
-            self.inflight -= 1
+        self.inflight.discard(request)
 
     def step(self) -> None:
         self.page.clock.run_for(STEP_MS)
         self.now += STEP_MS
-        wait_for(lambda: self.inflight == 0, what="the status answer", page=self.page)
+        wait_for(lambda: not self.inflight, what="the status answer", page=self.page)
 
     def lag(self, shown: Any, limit_ms: int = 10 * LAG_MS) -> int:
         """Fake ms until ``shown()`` is true (a change was made just before the call)."""
