@@ -28,6 +28,7 @@ from jobs import Event, IllegalTransition, JobNotFound, JobStore, StaleJob
 from jobs.lease import Leases
 from observability.alerts import JobFailureAlerts
 from observability.metrics import Metrics
+from observability.scrub import install_log_scrubbing
 from observability.worker_metrics import instrument_worker_broker
 
 log = logging.getLogger("focalpoint.actors")
@@ -163,6 +164,9 @@ def start_workers(settings: Settings, broker: RedisBroker, store: JobStore, cloc
 def build_leg(settings: Settings, broker: RedisBroker, store: JobStore, clock: Callable[[], float],
               client: redis.Redis, metrics: Metrics | None = None) -> Leg:
     """Declare the actors on ``broker`` and build the leg they run (its scheduler sends through them)."""
+    # The leg's HTTP client logs every chunk request with its session URL (a bearer capability): scrubbed and
+    # demoted to DEBUG at the logger, before any handler, Sentry breadcrumb or test capture sees it.
+    install_log_scrubbing([settings.gemini_api_key])
     box: list[Leg] = []
     actors = build_actors(broker, lambda: box[0], store)
     box.append(make_leg(settings, store, client, actors, clock, metrics))

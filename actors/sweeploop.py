@@ -44,6 +44,9 @@ class SweepLoop:
             if locked and not self._client.set(self._lock_key, "1", nx=True, px=int(self._interval * 900)):
                 return  # another worker swept this interval
             report = self.sweeper.sweep(recovering=recovering)
-            log.info("sweep", extra={"fields": {"recovering": recovering, **report.as_dict()}})
+            found = {k: v for k, v in report.as_dict().items() if k != "open_jobs" and v}
+            # The start-up sweep and any sweep that did something are news; an idle periodic one is not.
+            level = logging.INFO if found or not locked else logging.DEBUG
+            log.log(level, "sweep", extra={"fields": {"recovering": recovering, **report.as_dict()}})
         except Exception:
             log.exception("sweep_failed")  # next interval tries again

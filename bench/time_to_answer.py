@@ -79,6 +79,7 @@ def main() -> int:
     ap.add_argument("--slow", type=float, default=120.0, help="the slow Gemini processing time, seconds")
     ap.add_argument("--poll-interval", type=float, default=1.0, help="the baseline's files.get interval")
     ap.add_argument("--quick", action="store_true", help="smoke check: 16MiB,128MiB, 5,3 runs, slow = 5 s")
+    ap.add_argument("--detail", action="store_true", help="print every upload of the new design (client, server ms)")
     a = ap.parse_args()
     if a.quick:
         a.sizes, a.runs, a.slow = "16MiB,128MiB", "5,3", 5.0
@@ -161,6 +162,9 @@ def main() -> int:
                         srv = server_ms(fd.text()).get(job)
                         if srv is not None:
                             new_srv.setdefault((size, delay), []).append(srv)
+                        if a.detail:
+                            print(f"#   {size} B at {delay:g} s: {ms(r):.1f} ms client, {srv} ms server, "
+                                  f"t={time.monotonic() - started:.1f} s", flush=True)
                 print(f"# new design at {delay:g} s done ({time.monotonic() - started:.0f} s)", flush=True)
 
             for t in threads:

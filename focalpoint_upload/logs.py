@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from observability.scrub import LogScrubber, Scrubber, install_log_scrubbing
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -27,6 +29,8 @@ class JsonFormatter(logging.Formatter):
             line.update(fields)
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
+        elif record.exc_text:  # a scrubbed traceback (observability.scrub.LogScrubber)
+            line["exc"] = record.exc_text
         return json.dumps(line, default=str, separators=(",", ":"))
 
 
@@ -40,10 +44,15 @@ def setup_logging(level: str, log_file: Path | None) -> None:
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+    net = LogScrubber(Scrubber())  # whatever logger a line comes from, no session URL or key reaches a file
     for handler in handlers:
         handler.setFormatter(JsonFormatter())
+        handler.addFilter(net)
         handler._focalpoint = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(level)
     # Tornado's own access log duplicates ours with less information.
     logging.getLogger("tornado.access").setLevel(logging.WARNING)
+    # The HTTP client logs every request (every upload chunk, with its session URL) at INFO: scrub at the source
+    # and keep that traffic at DEBUG.
+    install_log_scrubbing()

@@ -19,6 +19,7 @@ from frontdoor.base import BaseHandler
 from frontdoor.errors import ApiError, not_found
 from frontdoor.spool import remove_spool
 from jobs import Event, IllegalTransition, Job, StaleJob, State
+from jobs.record import poll_after_ms
 from ratelimit import Decision, render_headers
 
 
@@ -41,7 +42,10 @@ class StatusHandler(BaseHandler):
             raise not_found("upload job with that id")
         self.set_header("Cache-Control", "no-cache")  # revalidate with the ETag every time
         self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.write(json.dumps(job.public(), separators=(",", ":")))
+        doc = job.public()
+        # A job that has not changed for a long while is polled less often (a step, so the ETag stays put).
+        doc["pollAfterMs"] = poll_after_ms(job.state, self.fd.clock() - job.updated_at)
+        self.write(json.dumps(doc, separators=(",", ":")))
 
     def _lookup(self, ip: str, job_id: str, attempt_id: str) -> tuple[Decision | None, Job | None]:
         """Blocking: check the poll limit, and only if allowed read the job (a refused poll costs one call)."""
@@ -104,6 +108,7 @@ class ConfigHandler(BaseHandler):
             "allowedMediaTypes": list(s.allowed_media_types),
             "attemptIdPattern": ATTEMPT_ID.pattern,
             "statusPollLimit": s.limit_status_per_ip,
+            "geminiEmulated": s.emulate_gemini,  # the page says so: nothing reaches Google
         })
 
 

@@ -97,7 +97,7 @@ class ResumableClient:
         except httpx2.TransportError as exc:
             raise translate.from_transport(exc, what=what) from exc
         except httpx2.InvalidURL as exc:
-            raise GeminiPermanent("protocol", f"{what}: invalid URL {url!r}: {exc}") from exc
+            raise GeminiPermanent("protocol", translate.redact(f"{what}: invalid URL {url!r}: {exc}")) from exc
 
     def _session_error(self, response: httpx2.Response, what: str) -> Exception:
         if response.status_code in (404, 410) or response.headers.get("x-goog-upload-status") == "cancelled":

@@ -14,6 +14,7 @@ request details, URLs or internal names: it goes to the logs, never into a job's
 from __future__ import annotations
 
 import email.utils
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -22,6 +23,9 @@ from gemini.errors import GeminiError, GeminiPermanent, GeminiTransient, Session
 
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_RETRY_DELAY_S = 3600.0  # a server asking us to wait longer than an hour means "not today"
+# An upload session URL is a bearer capability: its upload_id never goes into an error text (errors are logged,
+# sent to Sentry and stored as the job's last error).
+_UPLOAD_ID = re.compile(r"(?i)(upload_id=)[^&\s\"'#<>)\]]+")
 _CODES = {400: "invalid_argument", 401: "unauthenticated", 403: "permission_denied", 404: "not_found",
           409: "conflict", 413: "too_large"}
 
@@ -136,4 +140,9 @@ def from_http(status: int, headers: Mapping[str, str], body: Any, *, what: str,
 
 def from_transport(exc: BaseException, *, what: str) -> GeminiTransient:
     """A timeout, reset or refused connection: transient, no hint."""
-    return GeminiTransient(f"{what}: {type(exc).__name__}: {exc}", None)
+    return GeminiTransient(redact(f"{what}: {type(exc).__name__}: {exc}"), None)
+
+
+def redact(text: str) -> str:
+    """``text`` with the value of every ``upload_id=`` removed."""
+    return _UPLOAD_ID.sub(r"\1[Filtered]", text)

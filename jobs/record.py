@@ -151,11 +151,20 @@ def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def poll_after_ms(state: State) -> int | None:
-    """How long a client should wait before polling again; None once the job is final."""
+POLL_MOVING_MS = 1000
+POLL_IDLE_MS = 5000
+IDLE_AFTER_S = 300.0
+
+
+def poll_after_ms(state: State, idle_s: float = 0.0) -> int | None:
+    """How long a client should wait before polling again; None once the job is final.
+
+    1 s in every open state, PROCESSING included (Gemini may finish at any moment, and a page should show it
+    within 2 s); 5 s once the job has not changed for ``IDLE_AFTER_S`` (``idle_s``: now - its last update).
+    """
     if is_final(state):
         return None
-    return 2000 if state is State.PROCESSING else 1000
+    return POLL_IDLE_MS if idle_s >= IDLE_AFTER_S else POLL_MOVING_MS
 
 
 def _bool(text: str) -> bool:

@@ -1,4 +1,4 @@
-"""Removing secrets from anything bound for Sentry.
+"""Removing secrets from anything bound for Sentry or a log.
 
 What counts as a secret here: the Gemini API key (and any other literal passed in), upload session URLs
 (``upload_id=`` values), ``key=`` query parameters, and the values of the ``x-goog-api-key`` and
@@ -8,11 +8,13 @@ settings object.
 
 :class:`Scrubber` walks a whole (already serialized, JSON-shaped) Sentry event: every string is rewritten, and
 every mapping value whose key names a secret is replaced outright. It never raises on odd shapes: it leaves
-non-string leaves alone.
+non-string leaves alone. :class:`LogScrubber` applies it to log records, on the loggers of the libraries that
+write URLs (see :func:`install_log_scrubbing`) and on the service's own log handlers.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -28,9 +30,10 @@ SECRET_KEYS: frozenset[str] = frozenset({
 
 # A query parameter (after ?, &, ; or at a word start) named key or upload_id: its value goes.
 _QUERY = re.compile(r"(?i)((?:^|[?&;\s\"'(\[{,])(?:key|upload_id|api_key)=)(?!\[Filtered\])[^&\s\"'#<>),\]}]+")
-# A header written as text: "x-goog-api-key: v", "'X-Goog-Upload-URL': 'v'", "x-goog-api-key=v".
+# A header written as text: "x-goog-api-key: v", "'X-Goog-Upload-URL': 'v'", "x-goog-api-key=v", and the
+# HTTP transport's byte pairs "(b'X-Goog-Upload-URL', b'v')".
 _HEADER = re.compile(
-    r"(?i)((?:x-goog-api-key|x-goog-upload-url|x_goog_api_key|x_goog_upload_url)[\"']?\s*[:=]\s*[\"']?)"
+    r"(?i)((?:x-goog-api-key|x-goog-upload-url|x_goog_api_key|x_goog_upload_url)[\"']?\s*[:=,]\s*b?[\"']?)"
     r"(?!\[Filtered\])[^\s\"',}\]]+")
 # An API-key-looking token (Google keys start with AIza and are 39 characters long).
 _GOOGLE_KEY = re.compile(r"AIza[0-9A-Za-z_\-]{35}")
@@ -89,3 +92,59 @@ class Scrubber:
     def breadcrumb(self, crumb: dict[str, Any], hint: dict[str, Any] | None = None) -> dict[str, Any]:
         """Sentry ``before_breadcrumb`` shape (breadcrumbs are scrubbed again with the event)."""
         return self.event(crumb, hint)
+
+
+# Third-party loggers that write request URLs (and so upload session URLs) into their lines. The HTTP client
+# logs one INFO line per request, i.e. per chunk: that is traffic, not news, so it is demoted to DEBUG.
+HTTP_CLIENT_LOGGERS: tuple[str, ...] = ("httpx2", "httpx")
+URL_LOGGERS: tuple[str, ...] = (*HTTP_CLIENT_LOGGERS, "google_genai", "tornado.access", "tornado.general")
+# The HTTP transport's wire traces (DEBUG only, from child loggers such as "httpcore2.http11", which a filter on
+# the parent would not see) print every header, the session URL included: they stay off.
+WIRE_TRACE_LOGGERS: tuple[str, ...] = ("httpcore", "httpcore2", "hpack")
+
+
+class LogScrubber(logging.Filter):
+    """A logging filter that rewrites a record so that no secret survives in it (message, fields, traceback).
+
+    Attached to a logger it works at the source: handlers, Sentry's logging integration and any test capture
+    see only the scrubbed record. With ``demote`` an INFO record becomes DEBUG and is then dropped unless the
+    root logger is enabled for DEBUG (the logger's own level check has already passed at INFO).
+    """
+
+    def __init__(self, scrubber: Scrubber, *, demote: bool = False) -> None:
+        super().__init__()
+        self.scrubber = scrubber
+        self.demote = demote
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.demote and record.levelno == logging.INFO:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            if not logging.getLogger().isEnabledFor(logging.DEBUG):
+                return False
+        message = record.getMessage()
+        clean = self.scrubber.text(message)
+        if clean != message or record.args:
+            record.msg, record.args = clean, None
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            record.fields = self.scrubber.value(fields)
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = self.scrubber.text(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None  # formatters fall back to exc_text; the raw exception may hold the URL
+        return True
+
+
+def install_log_scrubbing(secrets: Iterable[str | None] = ()) -> None:
+    """Put a :class:`LogScrubber` on every logger in :data:`URL_LOGGERS` (demoting the HTTP clients' INFO lines),
+    and turn the transport's wire traces off.
+
+    Idempotent: a logger that already has one gets the new secrets instead of a second filter.
+    """
+    scrubber = Scrubber(secrets)
+    for name in WIRE_TRACE_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
+    for name in URL_LOGGERS:
+        logger = logging.getLogger(name)
+        for old in [f for f in logger.filters if isinstance(f, LogScrubber)]:
+            logger.removeFilter(old)
+        logger.addFilter(LogScrubber(scrubber, demote=name in HTTP_CLIENT_LOGGERS))

@@ -363,6 +363,7 @@ async function init() {
   try {
     page.config = await getConfig();
     view.setLimits(`Videos up to ${formatBytes(page.config.maxUploadBytes)}.`);
+    view.setEmulated(page.config.geminiEmulated === true);
     document.getElementById('file').accept = page.config.allowedMediaTypes.join(',');
   } catch {
     view.setLimits('');

@@ -32,6 +32,9 @@ export class View {
   // --- picker -------------------------------------------------------------------------------------------
   setLimits(text) { $('limits').textContent = text; }
 
+  /** The server sends uploads to its Gemini emulator (GET /api/upload/config: geminiEmulated). */
+  setEmulated(on) { $('emulated').hidden = !on; }
+
   showFile(file) {
     const info = $('file-info');
     info.hidden = !file;

@@ -41,7 +41,18 @@ def make_app(emulator: Emulator) -> tornado.web.Application:
         ],
         default_handler_class=NotFound,
         default_handler_args=args,
+        log_function=_log_request,
     )
+
+
+def _log_request(handler: tornado.web.RequestHandler) -> None:
+    """Tornado's access line without the query string (an upload URL's ``upload_id`` is a bearer capability);
+    answered requests are chunk traffic, at DEBUG."""
+    status = handler.get_status()
+    level = logging.DEBUG if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    req = handler.request
+    logging.getLogger("tornado.access").log(level, "%d %s %s (%s) %.2fms", status, req.method, req.path,
+                                            req.remote_ip, 1000.0 * req.request_time())
 
 
 def _listen(app: tornado.web.Application, host: str, port: int) -> tuple[tornado.httpserver.HTTPServer, int]:

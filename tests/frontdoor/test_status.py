@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+from typing import Any
+
+from jobs import Event, State
+from jobs.record import IDLE_AFTER_S
 from tests.helpers.http import PartialUpload, attempt_id, request, upload_raw
-from tests.helpers.service import RunningService
+from tests.helpers.service import RunningService, service_settings
 from tests.helpers.wait import wait_for
 
 MiB = 1024 * 1024
@@ -90,3 +96,30 @@ def test_config_publishes_the_limits(service: RunningService) -> None:
     r = request(service.port, "GET", "/api/upload/config")
     assert r.json["maxUploadBytes"] == 2 * 1024**3
     assert "video/*" in r.json["allowedMediaTypes"]
+    assert r.json["geminiEmulated"] is False
+
+
+def test_config_says_when_gemini_is_emulated(make_service: Any) -> None:
+    svc = make_service(emulate_gemini=True)
+    assert request(svc.port, "GET", "/api/upload/config").json["geminiEmulated"] is True
+
+
+def test_poll_after_is_1s_while_the_job_moves_and_5s_once_it_sat_still(tmp_path: Path, redis_url: str,
+                                                                       namespace: str) -> None:
+    now = [time.time()]
+    svc = RunningService(service_settings(tmp_path, redis_url, namespace), clock=lambda: now[0])
+    try:
+        job_id = upload_raw(svc.port, 1000, attempt_id()).json["jobId"]
+        path = f"/api/upload/status?jobId={job_id}"
+        store = svc.frontdoor.store
+        assert request(svc.port, "GET", path).json["pollAfterMs"] == 1000
+        store.transition(job_id, Event.UPLOAD_STARTED, expect=State.SPOOLED)
+        store.transition(job_id, Event.UPLOAD_FINISHED, expect=State.UPLOADING, bytes_uploaded=1000)
+        now[0] += IDLE_AFTER_S - 1  # PROCESSING for almost five minutes: Gemini may finish any moment
+        assert request(svc.port, "GET", path).json["pollAfterMs"] == 1000
+        now[0] += 2  # nothing has changed for five minutes: back off
+        assert request(svc.port, "GET", path).json["pollAfterMs"] == 5000
+        store.transition(job_id, Event.FILE_ACTIVE, expect=State.PROCESSING, gemini_file_uri="u")
+        assert request(svc.port, "GET", path).json["pollAfterMs"] is None
+    finally:
+        svc.stop()
