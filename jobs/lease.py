@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import cast
 
@@ -23,11 +23,20 @@ import redis
 from jobs.errors import StoreUnavailable
 
 
+def _wait(done: threading.Event, seconds: float) -> bool:
+    return done.wait(seconds)
+
+
 class Leases:
-    def __init__(self, client: redis.Redis, namespace: str, ttl_s: float) -> None:
+    """``wait(done, seconds)`` is how the keeper thread lets a third of the ttl pass between renewals (True:
+    the holder is done, stop). Tests pass their own to make "time passes" a step they take."""
+
+    def __init__(self, client: redis.Redis, namespace: str, ttl_s: float,
+                 wait: Callable[[threading.Event, float], bool] = _wait) -> None:
         self._r = client
         self._ns = namespace
         self._ttl_ms = int(ttl_s * 1000)
+        self._wait = wait
 
     def _key(self, job_id: str) -> str:
         return f"{self._ns}:lease:{job_id}"
@@ -70,7 +79,7 @@ class Leases:
                 pass  # it expires by itself
 
     def _keep(self, job_id: str, token: str, handle: LeaseHandle) -> None:
-        while not handle.done.wait(self._ttl_ms / 3000):
+        while not self._wait(handle.done, self._ttl_ms / 3000):
             try:
                 if not self.renew(job_id, token):
                     handle.lost.set()

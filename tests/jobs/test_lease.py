@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import time
+import queue
+import threading
+from typing import cast
 
 import redis
 
 from jobs.lease import Leases
+from tests.helpers.wait import wait_for
 
 
 def test_a_lease_is_exclusive_and_released(redis_client: redis.Redis, namespace: str) -> None:
@@ -21,12 +24,47 @@ def test_a_lease_is_exclusive_and_released(redis_client: redis.Redis, namespace:
     assert not leases.held("job1")
 
 
-def test_a_held_lease_outlives_its_ttl_because_it_is_renewed(redis_client: redis.Redis, namespace: str) -> None:
-    leases = Leases(redis_client, namespace, ttl_s=0.3)
+class Ticks:
+    """The keeper thread's wait: each :meth:`tick` is one third of the ttl passing."""
+
+    def __init__(self) -> None:
+        self._q: queue.Queue[None] = queue.Queue()
+
+    def tick(self) -> None:
+        self._q.put(None)
+
+    def __call__(self, done: threading.Event, seconds: float) -> bool:
+        while not done.is_set():
+            try:
+                self._q.get(timeout=0.01)
+                return False  # "a third of the ttl has passed": renew
+            except queue.Empty:
+                continue
+        return True
+
+
+def test_a_held_lease_is_renewed_by_its_keeper(redis_client: redis.Redis, namespace: str) -> None:
+    ticks = Ticks()
+    leases = Leases(redis_client, namespace, ttl_s=30, wait=ticks)
+    key = f"{namespace}:lease:job1"
     with leases.hold("job1") as handle:
         assert handle is not None
-        time.sleep(1.0)  # real time must pass here: the renewing thread is what is tested
-        assert leases.held("job1") and not handle.lost.is_set()
+        redis_client.pexpire(key, 1000)  # as if most of the ttl had passed
+        ticks.tick()
+        wait_for(lambda: cast(int, redis_client.pttl(key)) > 20_000, what="the keeper renewing the lease")
+        assert not handle.lost.is_set()
+    assert not leases.held("job1")
+
+
+def test_a_keeper_whose_lease_was_taken_reports_it_lost(redis_client: redis.Redis, namespace: str) -> None:
+    ticks = Ticks()
+    leases = Leases(redis_client, namespace, ttl_s=30, wait=ticks)
+    with leases.hold("job1") as handle:
+        assert handle is not None
+        redis_client.set(f"{namespace}:lease:job1", "someone-else")  # it expired and another run took it
+        ticks.tick()
+        wait_for(handle.lost.is_set, what="the keeper noticing")
+    assert redis_client.get(f"{namespace}:lease:job1") == b"someone-else"  # release leaves others' leases alone
 
 
 def test_a_dead_holders_lease_expires_and_the_loser_learns_it(redis_client: redis.Redis, namespace: str) -> None:
@@ -34,8 +72,7 @@ def test_a_dead_holders_lease_expires_and_the_loser_learns_it(redis_client: redi
     token = leases.acquire("job1")  # acquired but never renewed: a holder that died
     assert token is not None
     redis_client.pexpire(f"{namespace}:lease:job1", 1)
-    time.sleep(0.05)
-    assert not leases.held("job1")
+    wait_for(lambda: not leases.held("job1"), what="Redis expiring the lease")
     assert not leases.renew("job1", token)
     with leases.hold("job1") as handle:
         assert handle is not None
