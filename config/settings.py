@@ -292,8 +292,8 @@ VARIABLES: tuple[Variable, ...] = (
              "PEM public key (or the path of a PEM file) of FocalPoint's app: tokens are RS256 (RSA key) or ES256 "
              "(P-256 key) JWTs."),
     Variable("FOCALPOINT_WEBHOOK_URL", "webhook_url", _opt(_webhook_url), "",
-             "Every final job state (ACTIVE, FAILED, CANCELLED) is POSTed here as a signed Standard Webhooks event "
-             "(unset: no webhooks). Needs FOCALPOINT_WEBHOOK_SECRET."),
+             "Every final job state (ACTIVE, FAILED, CANCELLED) and every expiry is POSTed here as a signed Standard "
+             "Webhooks event (unset: no webhooks). Needs FOCALPOINT_WEBHOOK_SECRET."),
     Variable("FOCALPOINT_WEBHOOK_SECRET", "webhook_secret", _opt(_webhook_secret), "",
              "Signing secret of the webhooks: `whsec_` and base64 of 24-64 random bytes."),
     Variable("FOCALPOINT_WEBHOOK_TIMEOUT", "webhook_timeout_s", parse.duration, "10s",
