@@ -16,7 +16,10 @@ No method sleeps or loops waiting for Gemini: waiting is a delayed message.
 - ``poll``: one ``files.get`` per run; PROCESSING -> ACTIVE or FAILED, or another poll later, until the job's
   deadline (``processing_timeout``).
 - Before ACTIVE, Gemini's sha256 of the file is compared with the spool's (``actors.reupload``).
-- ``cancel``: cleans up after a CANCELLED job (Gemini session, Gemini file, spool).
+- Before an upload starts, the job's bytes are reserved in the Gemini storage budget; without room it waits
+  as SPOOLED (``actors.storage``).
+- ``cancel``: cleans up after a CANCELLED job (Gemini session, Gemini file, spool), and deletes a DELETED
+  job's Gemini file (then its space is free).
 """
 
 from __future__ import annotations
@@ -34,12 +37,14 @@ from actors import reupload
 from actors.cleanup import abandon, forget_remote, remove_spool
 from actors.policy import Uniform, budget_spent, poll_delay, retry_delay
 from actors.ports import Alerts, Files, Lease, RemoteFile, Scheduler, Slots, Uploader
+from actors.storage import RECHECK_S, FileLife, admit, settle, started_fields
 from config import Settings
 from gemini import integrity
 from gemini.errors import GeminiPermanent, GeminiTransient, SessionGone
 from gemini.translate import PROCESSING_FAILED, public_message
 from jobs import Event, IllegalTransition, Job, JobNotFound, JobStore, StaleJob, State
 from jobs.lease import LeaseHandle
+from jobs.storage import StorageBudget
 
 log = logging.getLogger("focalpoint.actors")
 NO_SLOT_DELAY_S = (2.0, 6.0)
@@ -69,6 +74,8 @@ class Leg:
     uniform: Uniform = random.uniform
     monotonic: Callable[[], float] = time.monotonic
     stopping: threading.Event = field(default_factory=threading.Event)  # set on shutdown: runs pause
+    storage: StorageBudget | None = None  # the Gemini storage budget (None: no budget, as in some unit tests)
+    storage_recheck_s: tuple[float, float] = RECHECK_S  # a job waiting for storage looks again after
 
     # --- messages -------------------------------------------------------------------------------------------
     def _next(self, job_id: str, gen: int, kind: Kind, delay_s: float = 0.0) -> None:
@@ -106,9 +113,13 @@ class Leg:
         if job is None or job.final or job.msg_gen != gen:
             return
         if job.state == State.SPOOLED:
+            if not admit(self, job, gen):
+                return  # waiting for room in the Gemini storage budget (or failed waiting)
             try:
-                job = self.store.transition(job_id, Event.UPLOAD_STARTED, expect=State.SPOOLED)
+                job = self.store.transition(job_id, Event.UPLOAD_STARTED, expect=State.SPOOLED,
+                                            **started_fields(job, self.clock()))
             except (StaleJob, IllegalTransition):
+                settle(self, job_id)
                 return
         if job.state == State.PROCESSING:
             self._next(job_id, gen, "poll")  # redelivered after the upload finished: make sure polling runs
@@ -271,7 +282,11 @@ class Leg:
 
     # --- cancel and failure ---------------------------------------------------------------------------------
     def cancel(self, job_id: str) -> None:
+        """Clean up after a CANCELLED job, or delete a DELETED job's Gemini file and release its space."""
         job = self.store.get(job_id)
+        if job is not None and job.state == State.DELETED and self.storage is not None:
+            FileLife(self.store, self.storage, self.files, self.clock).drop(job)  # or the sweeper's
+            return
         if job is None or job.state != State.CANCELLED:
             return
         self._abandon(job_id)

@@ -20,12 +20,14 @@ from dramatiq.brokers.redis import RedisBroker
 from actors.dispatch import CANCEL_ACTOR, GEMINI_QUEUE, UPLOAD_ACTOR
 from actors.leg import Leg
 from actors.slots import RedisSlots
+from actors.storage import FileLife
 from actors.sweeper import Sweeper
 from actors.sweeploop import SweepLoop
 from actors.webhook_pump import WebhookPump, start_webhooks
 from config import Settings
 from jobs import Event, IllegalTransition, JobNotFound, JobStore, StaleJob
 from jobs.lease import Leases
+from jobs.storage import storage_budget
 from observability.alerts import JobFailureAlerts
 from observability.metrics import Metrics
 from observability.scrub import install_log_scrubbing
@@ -107,7 +109,8 @@ def make_leg(settings: Settings, store: JobStore, client: redis.Redis, actors: A
                slots=RedisSlots(client, settings.redis_namespace, settings.gemini_max_concurrent_uploads,
                                 ttl_s=_liveness_ttl(settings)),
                lease=Leases(client, settings.redis_namespace, ttl_s=_liveness_ttl(settings)),
-               alerts=JobFailureAlerts(metrics), clock=clock, slice_s=UPLOAD_SLICE_S)
+               alerts=JobFailureAlerts(metrics), clock=clock, slice_s=UPLOAD_SLICE_S,
+               storage=storage_budget(settings, client))
 
 
 def _liveness_ttl(settings: Settings) -> float:
@@ -145,8 +148,9 @@ class Workers:
 def make_sweeper(settings: Settings, store: JobStore, client: redis.Redis, leg: Leg,
                  clock: Callable[[], float], metrics: Metrics | None = None) -> Sweeper:
     leases = Leases(client, settings.redis_namespace, ttl_s=_liveness_ttl(settings))
+    life = FileLife(store, leg.storage, leg.files, clock) if leg.storage is not None else None
     return Sweeper(settings, store, leases, leg.resend, clock, alerts=leg.alerts,
-                   on_stuck=metrics.stuck_job if metrics is not None else None)
+                   on_stuck=metrics.stuck_job if metrics is not None else None, file_life=life)
 
 
 def start_workers(settings: Settings, broker: RedisBroker, store: JobStore, clock: Callable[[], float],

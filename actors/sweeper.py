@@ -8,7 +8,10 @@ Each sweep looks at every open (non-final) job and at every file in the spool di
   (or its last write): the message was lost (e.g. a delayed message Dramatiq dropped from memory when Redis
   restarted) -> a fresh message chain (``Leg.resend``; message generations make this safe even if the old
   one turns up after all).
-- Past the job's overall deadline (FOCALPOINT_JOB_DEADLINE) -> FAILED ``deadline_exceeded``.
+- Past the job's overall deadline (FOCALPOINT_JOB_DEADLINE) -> FAILED ``deadline_exceeded``. Time spent
+  waiting for Gemini storage does not count, and a job waiting right now is not judged (it has its own
+  deadline, GEMINI_STORAGE_WAIT, see ``actors.storage``).
+- Gemini files past their end -> EXPIRED, and the storage budget settled (``actors.storage.FileLife``).
 - Spool files: removed when their job is ACTIVE (after FOCALPOINT_SPOOL_RETENTION_ACTIVE), FAILED (after
   FOCALPOINT_SPOOL_RETENTION_FAILED), CANCELLED, or gone; ``.part`` files whose job is not SPOOLING.
 
@@ -26,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from actors.ports import Alerts
+from actors.storage import FileLife
 from config import Settings
 from jobs import Event, IllegalTransition, Job, JobNotFound, JobStore, StaleJob, State
 from jobs.lease import Leases
@@ -42,6 +46,8 @@ class SweepReport:
     deadline_failed: int = 0
     spool_removed: int = 0
     orphans_removed: int = 0
+    expired: int = 0
+    storage_released: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -50,7 +56,7 @@ class SweepReport:
 class Sweeper:
     def __init__(self, settings: Settings, store: JobStore, leases: Leases, resend: Callable[[str], bool],
                  clock: Callable[[], float], alerts: Alerts | None = None,
-                 on_stuck: Callable[[str], None] | None = None) -> None:
+                 on_stuck: Callable[[str], None] | None = None, file_life: FileLife | None = None) -> None:
         self.settings = settings
         self.store = store
         self.leases = leases
@@ -58,6 +64,7 @@ class Sweeper:
         self.clock = clock
         self.alerts = alerts
         self.on_stuck = on_stuck or (lambda stage: None)
+        self.file_life = file_life
 
     def sweep(self, *, recovering: bool = False) -> SweepReport:
         report = SweepReport()
@@ -70,6 +77,8 @@ class Sweeper:
                 self._job(job, report, recovering)
             except (StaleJob, IllegalTransition, JobNotFound):
                 continue  # it moved while we looked: it is alive
+        if self.file_life is not None:
+            report.expired, report.storage_released = self.file_life.sweep()
         self._files(report)
         if report.interrupted or report.resent or report.deadline_failed:
             log.warning("sweep_found_stuck_jobs", extra={"fields": report.as_dict()})
@@ -79,7 +88,7 @@ class Sweeper:
         now = self.clock()
         idle = now - job.updated_at
         s = self.settings
-        if now - (job.retried_at or job.created_at) > s.job_deadline_s:
+        if job.waiting is None and now - (job.retried_at or job.created_at) - job.waited_s > s.job_deadline_s:
             self._fail(job, "deadline_exceeded", "The upload did not finish within its deadline.")
             report.deadline_failed += 1
             self.on_stuck(str(job.state))
@@ -126,7 +135,8 @@ class Sweeper:
                 continue
             keep_for = {State.ACTIVE: self.settings.spool_retention_active_s,
                         State.FAILED: 0.0 if job.ingest_failed else self.settings.spool_retention_failed_s,
-                        State.CANCELLED: 0.0}.get(job.state)
+                        State.CANCELLED: 0.0, State.DELETED: 0.0,
+                        State.EXPIRED: self.settings.spool_retention_failed_s}.get(job.state)
             if keep_for is not None and now - job.updated_at >= keep_for:
                 report.spool_removed += _unlink(path)
 

@@ -81,6 +81,9 @@ class Settings:
     webhook_timeout_s: float = 10.0
     webhook_retry_base_s: float = 5.0
     webhook_retry_for_s: float = 86400.0
+    gemini_storage_budget_bytes: int = 20 * 10**9  # Gemini's per-project cap; uploads wait rather than cross it
+    gemini_file_ttl_s: float = 0.0  # 0: files live as long as Gemini keeps them (48 h)
+    gemini_storage_wait_s: float = 86400.0  # most a job waits for storage before it fails
 
     @property
     def auth_enabled(self) -> bool:
@@ -126,6 +129,13 @@ def _port(name: str, raw: str) -> int:
 
 def _positive(name: str, raw: str) -> int:
     return parse.integer(name, raw, minimum=1)
+
+
+def _positive_size(name: str, raw: str) -> int:
+    value = parse.size(name, raw)
+    if value < 1:
+        raise ConfigError(name, "must be more than 0 bytes", "20GB")
+    return value
 
 
 def _text(name: str, raw: str) -> str:
@@ -234,10 +244,19 @@ VARIABLES: tuple[Variable, ...] = (
              "Tries in a row without progress (transient Gemini errors, crashed workers) before a job fails."),
     Variable("GEMINI_PROCESSING_DEADLINE", "gemini_processing_deadline_s", parse.duration, "30m",
              "How long a file may stay PROCESSING before the job fails with processing_timeout."),
+    Variable("GEMINI_STORAGE_BUDGET", "gemini_storage_budget_bytes", _positive_size, "20GB",
+             "Most bytes of Gemini files (live ones plus uploads in flight) the service keeps at once; an upload "
+             "that would cross it waits as SPOOLED with `waiting: gemini_storage` until space frees."),
+    Variable("GEMINI_FILE_TTL", "gemini_file_ttl_s", parse.duration, "0s",
+             "Delete an ACTIVE job's Gemini file (the job becomes EXPIRED) this long after it became ACTIVE, if "
+             "earlier than Gemini's own expiry (0s: only Gemini's 48 h)."),
+    Variable("GEMINI_STORAGE_WAIT", "gemini_storage_wait_s", parse.duration, "24h",
+             "Most a job waits for GEMINI_STORAGE_BUDGET space before it fails with gemini_storage_timeout (the "
+             "time waiting does not count against FOCALPOINT_JOB_DEADLINE)."),
     Variable("FOCALPOINT_SPOOL_RETENTION_ACTIVE", "spool_retention_active_s", parse.duration, "0s",
-             "How long a spool file is kept after its job is ACTIVE."),
+             "How long a spool file is kept after its job is ACTIVE (keep it 48h or more for `retry` after expiry)."),
     Variable("FOCALPOINT_SPOOL_RETENTION_FAILED", "spool_retention_failed_s", parse.duration, "24h",
-             "How long a spool file is kept after its job FAILED, so it can be retried."),
+             "How long a spool file is kept after its job FAILED or EXPIRED, so it can be retried."),
     Variable("FOCALPOINT_WORKER_THREADS", "worker_threads", _positive, "4", "Dramatiq worker threads per process."),
     Variable("FOCALPOINT_WORKER_METRICS_PORT", "worker_metrics_port", _opt(_port), "",
              "`worker` serves its Prometheus metrics on this port (unset: off). Front doors serve /metrics."),
@@ -273,8 +292,8 @@ VARIABLES: tuple[Variable, ...] = (
              "PEM public key (or the path of a PEM file) of FocalPoint's app: tokens are RS256 (RSA key) or ES256 "
              "(P-256 key) JWTs."),
     Variable("FOCALPOINT_WEBHOOK_URL", "webhook_url", _opt(_webhook_url), "",
-             "Every final job state (ACTIVE, FAILED, CANCELLED) is POSTed here as a signed Standard Webhooks event "
-             "(unset: no webhooks). Needs FOCALPOINT_WEBHOOK_SECRET."),
+             "Every final job state (ACTIVE, FAILED, CANCELLED) and every expiry is POSTed here as a signed Standard "
+             "Webhooks event (unset: no webhooks). Needs FOCALPOINT_WEBHOOK_SECRET."),
     Variable("FOCALPOINT_WEBHOOK_SECRET", "webhook_secret", _opt(_webhook_secret), "",
              "Signing secret of the webhooks: `whsec_` and base64 of 24-64 random bytes."),
     Variable("FOCALPOINT_WEBHOOK_TIMEOUT", "webhook_timeout_s", parse.duration, "10s",

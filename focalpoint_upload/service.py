@@ -52,11 +52,15 @@ class Connected:
 def connect(settings: Settings, url: str, clock: Callable[[], float]) -> Connected:
     from actors.broker import make_broker
     from actors.webhooks import outbox_for
+    from jobs.storage import storage_budget
+    from jobs.store import chain_hooks
 
     client = redis_client(url)
     outbox = outbox_for(settings, client, clock)  # final states are recorded for webhooks in the same MULTI
+    budget = storage_budget(settings, client)  # and the Gemini storage budget follows the job's state there too
+    hooks = [budget.on_transition] + ([outbox.on_transition] if outbox is not None else [])
     return Connected(client, RedisJobStore(client, settings.redis_namespace, clock, settings.job_ttl_s,
-                                           on_transition=outbox.on_transition if outbox is not None else None),
+                                           on_transition=chain_hooks(*hooks)),
                      make_broker(url, settings.redis_namespace, settings.worker_heartbeat_timeout_s))
 
 

@@ -2,7 +2,8 @@
 
 - ``GET /api/upload/status?jobId=`` (or ``?attemptId=``): the job's public document. Tornado's own ETag
   machinery (sha1 of the body, ``If-None-Match`` -> 304) makes an unchanged job cheap to poll.
-- ``DELETE /api/upload/{jobId}``: cancel a job that is not final; its spool file is removed.
+- ``DELETE /api/upload/{jobId}``: cancel a job that is not final; its spool file is removed. On an ACTIVE job:
+  the job becomes DELETED (final), the actors delete its Gemini file and free its storage budget.
 - ``GET /api/upload/config``: the limits a page checks before sending anything.
 
 Status, cancel and retry see only the principal's own jobs: another owner's job is "not found" (404, never 403,
@@ -74,13 +75,17 @@ class CancelHandler(BaseHandler):
             raise not_found("upload job with that id")
         was_spooling = job.state == State.SPOOLING
         try:
-            job = await self.fd.call(self.fd.store.transition, job_id, Event.CANCEL,
-                                     error_code="cancelled", error_message="Cancelled by the client.",
-                                     error_retryable=False)
+            if job.state == State.ACTIVE:  # delete the Gemini file (the cancel actor does it, or the sweeper)
+                job = await self.fd.call(self.fd.store.transition, job_id, Event.DELETE, expect=State.ACTIVE,
+                                         deleted_at=self.fd.clock())
+            else:
+                job = await self.fd.call(self.fd.store.transition, job_id, Event.CANCEL,
+                                         error_code="cancelled", error_message="Cancelled by the client.",
+                                         error_retryable=False)
         except (IllegalTransition, StaleJob):
             current = await self.fd.call(self.fd.store.get, job_id)
             state = current.state if current else State.CANCELLED
-            raise ApiError(409, "job_final", f"The job is {state} and cannot be cancelled.",
+            raise ApiError(409, "job_final", f"The job is {state} and cannot be cancelled or deleted.",
                            state=str(state)) from None
         # A spooling upload (here or on another front door) notices the cancel at its next progress write, or
         # when its final compare-and-set fails, and removes its own file; a spooled file is removed now.
@@ -113,7 +118,8 @@ class ConfigHandler(BaseHandler):
 
 
 class RetryHandler(BaseHandler):
-    """``POST /api/upload/{jobId}/retry``: run a FAILED job again from its kept spool, without a new upload.
+    """``POST /api/upload/{jobId}/retry``: run a FAILED or EXPIRED job again from its kept spool, without a new
+    upload (an EXPIRED job's spool is kept only if FOCALPOINT_SPOOL_RETENTION_ACTIVE outlived its file).
 
     Only failures on the Gemini side qualify (a failed ingest has no complete spool: upload again), and only
     while the spool file is kept (FOCALPOINT_SPOOL_RETENTION_FAILED). The Gemini session is kept: the upload
@@ -124,17 +130,20 @@ class RetryHandler(BaseHandler):
         job = await self.fd.call(self.fd.store.get, job_id, self.principal.key)
         if job is None:
             raise not_found("upload job with that id")
-        if job.state != State.FAILED or job.ingest_failed or job.error_code == "spool_missing":
-            raise ApiError(409, "not_retryable", f"Only a job that failed on the Gemini side can be retried; "
-                                                 f"this one is {job.state} ({job.error_code}). Upload the file again.")
+        expired = job.state == State.EXPIRED
+        if not expired and (job.state != State.FAILED or job.ingest_failed or job.error_code == "spool_missing"):
+            raise ApiError(409, "not_retryable", f"Only a job that failed on the Gemini side or expired can be "
+                                                 f"retried; this one is {job.state} ({job.error_code}). "
+                                                 f"Upload the file again.")
         if not job.spool_path or not await self.fd.call(os.path.exists, job.spool_path):
             raise ApiError(410, "spool_gone", "The uploaded file is no longer kept; upload it again.")
         try:
             job = await self.fd.call(
-                self.fd.store.transition, job_id, Event.RETRY, expect=State.FAILED, error_code=None,
+                self.fd.store.transition, job_id, Event.RETRY, expect=job.state, error_code=None,
                 error_message=None, error_retryable=None, attempts=0, last_error=None, gemini_file_name=None,
                 gemini_file_uri=None, gemini_expires_at=None, deadline_at=None, polls=0,
-                retried_at=self.fd.clock(), integrity_retries=0, sha256_verified=None)
+                retried_at=self.fd.clock(), integrity_retries=0, sha256_verified=None, waiting=None,
+                waiting_since=None, waited_s=0.0, expired_at=None, **({"bytes_uploaded": 0} if expired else {}))
             job = await self.fd.call(self.fd.store.modify, job_id, _new_message_generation)
         except (IllegalTransition, StaleJob):
             raise ApiError(409, "not_retryable", "The job changed meanwhile; look at its status.") from None

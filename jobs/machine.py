@@ -4,10 +4,13 @@
     any non-final state -> FAILED | CANCELLED
     FAILED -> SPOOLED (retry; the handler allows it only with the spool kept)
     PROCESSING -> SPOOLED (reupload: Gemini's sha256 of the file differed from the spool's; allowed once)
+    ACTIVE -> EXPIRED (the Gemini file's expiry passed, or FOCALPOINT's GEMINI_FILE_TTL) -> SPOOLED (retry)
+    ACTIVE -> DELETED (DELETE /api/upload/{id}: the Gemini file is deleted)
 
-ACTIVE, FAILED and CANCELLED are final: nothing happens to them by itself. Nothing here does I/O: the job
-store applies ``advance`` inside a compare-and-set so two deliveries of one message can never move a job
-backwards.
+ACTIVE, FAILED, CANCELLED, EXPIRED and DELETED are final: no actor moves them on, and a waiting client stops
+polling. Only the file's life goes on after ACTIVE: it ends by expiry or by a delete, both final too.
+Nothing here does I/O: the job store applies ``advance`` inside a compare-and-set so two deliveries of one
+message can never move a job backwards.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ class State(StrEnum):
     ACTIVE = "ACTIVE"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
+    EXPIRED = "EXPIRED"  # was ACTIVE; the Gemini file is gone by age (its space is released)
+    DELETED = "DELETED"  # was ACTIVE; the client deleted the Gemini file (its space is released)
 
 
 class Event(StrEnum):
@@ -36,9 +41,11 @@ class Event(StrEnum):
     CANCEL = "cancel"
     RETRY = "retry"  # a FAILED job whose spool is kept goes back to SPOOLED (POST /api/upload/{id}/retry)
     REUPLOAD = "reupload"  # Gemini stored other bytes than the spool's: delete that file, upload again
+    EXPIRE = "expire"  # an ACTIVE job's file reached its expiry (the sweeper; actors.storage)
+    DELETE = "delete"  # DELETE /api/upload/{id} on an ACTIVE job
 
 
-FINAL: frozenset[State] = frozenset({State.ACTIVE, State.FAILED, State.CANCELLED})
+FINAL: frozenset[State] = frozenset({State.ACTIVE, State.FAILED, State.CANCELLED, State.EXPIRED, State.DELETED})
 
 # The forward path. FAIL and CANCEL are added below for every non-final state.
 _FORWARD: dict[tuple[State, Event], State] = {
@@ -52,14 +59,17 @@ TRANSITIONS: dict[tuple[State, Event], State] = {
     **_FORWARD,
     (State.FAILED, Event.RETRY): State.SPOOLED,
     (State.PROCESSING, Event.REUPLOAD): State.SPOOLED,
+    (State.ACTIVE, Event.EXPIRE): State.EXPIRED,
+    (State.ACTIVE, Event.DELETE): State.DELETED,
+    (State.EXPIRED, Event.RETRY): State.SPOOLED,  # as for FAILED: only with the spool kept
     **{(s, Event.FAIL): State.FAILED for s in State if s not in FINAL},
     **{(s, Event.CANCEL): State.CANCELLED for s in State if s not in FINAL},
 }
 
-# Position on the happy path; FAILED and CANCELLED are past everything.
+# Position on the happy path; FAILED and CANCELLED are past everything, EXPIRED and DELETED past ACTIVE.
 ORDER: dict[State, int] = {
     State.SPOOLING: 0, State.SPOOLED: 1, State.UPLOADING: 2, State.PROCESSING: 3,
-    State.ACTIVE: 4, State.FAILED: 5, State.CANCELLED: 5,
+    State.ACTIVE: 4, State.FAILED: 5, State.CANCELLED: 5, State.EXPIRED: 6, State.DELETED: 6,
 }
 
 

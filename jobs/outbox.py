@@ -36,6 +36,7 @@ end
 return 0
 """
 
+EXPIRED_EVENT = "upload.expired"
 EVENT_TYPES: dict[State, str] = {
     State.ACTIVE: "upload.active",
     State.FAILED: "upload.failed",
@@ -74,9 +75,12 @@ class Outbox:
 
     # --- recording (inside the job store's transaction) ------------------------------------------------------
     def on_transition(self, pipe: Any, old: Job, new: Job) -> None:
-        """The job store's hook: record an event when ``new`` is the first final state after ``old``."""
+        """The job store's hook: record an event when ``new`` is the first final state after ``old``, and
+        ``upload.expired`` when an ACTIVE job's file expires (a DELETE is the client's own act: no event)."""
         if is_final(new.state) and not is_final(old.state):
             self.record(pipe, EVENT_TYPES[new.state], new)
+        elif new.state == State.EXPIRED and old.state == State.ACTIVE:
+            self.record(pipe, EXPIRED_EVENT, new)
 
     def record(self, pipe: Any, event_type: str, job: Job) -> str:
         """Queue the event on ``pipe`` (a redis pipeline in MULTI, or the client itself); returns its id."""

@@ -72,6 +72,11 @@ class Job:
     retried_at: float | None = None  # the last POST .../retry; the job's overall deadline counts from here
     version: int = 0  # bumped by every write; part of the ETag
     owner: str = ANONYMOUS_OWNER  # the principal's key; its attemptIds are its own, other owners never see it
+    waiting: str | None = None  # SPOOLED but held back: "gemini_storage" (no room in GEMINI_STORAGE_BUDGET)
+    waiting_since: float | None = None  # when the current wait began (its own deadline: GEMINI_STORAGE_WAIT)
+    waited_s: float = 0.0  # time spent waiting so far; the job deadline does not count it
+    expired_at: float | None = None  # when the job went ACTIVE -> EXPIRED
+    deleted_at: float | None = None  # when the job went ACTIVE -> DELETED
 
     @property
     def final(self) -> bool:
@@ -134,6 +139,9 @@ class Job:
             "error": error,
             "retrying": None if self.final or not self.last_error else {"attempts": self.attempts,
                                                                         "lastError": self.last_error},
+            "waiting": self.waiting if self.state == State.SPOOLED else None,
+            "expiredAt": iso(self.expired_at) if self.state == State.EXPIRED else None,
+            "deletedAt": iso(self.deleted_at) if self.state == State.DELETED else None,
             "createdAt": iso(self.created_at),
             "updatedAt": iso(self.updated_at),
             "pollAfterMs": poll_after_ms(self.state),
@@ -174,7 +182,7 @@ def _bool(text: str) -> bool:
 _DECODERS: dict[str, Any] = {
     "state": State,
     "created_at": float, "updated_at": float, "last_byte_at": float, "deadline_at": float, "retried_at": float,
-    "due_at": float,
+    "due_at": float, "waiting_since": float, "waited_s": float, "expired_at": float, "deleted_at": float,
     "bytes_received": int, "bytes_total": int, "bytes_uploaded": int, "attempts": int, "version": int,
     "msg_gen": int, "polls": int, "integrity_retries": int,
     "error_retryable": _bool, "sha256_verified": _bool,

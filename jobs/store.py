@@ -181,6 +181,15 @@ class RedisJobStore:
                     continue
 
 
+def chain_hooks(*hooks: TransitionHook) -> TransitionHook:
+    """One transition hook that runs ``hooks`` in order (all on the same pipeline, in the same MULTI)."""
+    def run(pipe: Any, old: Job, new: Job) -> None:
+        for hook in hooks:
+            hook(pipe, old, new)
+
+    return run
+
+
 def _decode(raw: dict[Any, Any]) -> dict[str, str]:
     return {_text(k): _text(v) for k, v in raw.items()}
 

@@ -26,11 +26,20 @@ def test_fail_and_cancel_from_every_non_final_state(state: State) -> None:
     assert advance(state, Event.CANCEL) is State.CANCELLED
 
 
+# The moves out of final states: a retry (of a failure or of an expired file), and the end of an ACTIVE file.
+FROM_FINAL = {
+    (State.FAILED, Event.RETRY): State.SPOOLED,
+    (State.EXPIRED, Event.RETRY): State.SPOOLED,
+    (State.ACTIVE, Event.EXPIRE): State.EXPIRED,
+    (State.ACTIVE, Event.DELETE): State.DELETED,
+}
+
+
 @pytest.mark.parametrize("state", sorted(FINAL))
-def test_final_states_accept_nothing_but_a_retry_of_a_failure(state: State) -> None:
+def test_final_states_accept_nothing_but_a_retry_or_the_end_of_an_active_file(state: State) -> None:
     for event in Event:
-        if (state, event) == (State.FAILED, Event.RETRY):
-            assert advance(state, event) is State.SPOOLED
+        if (state, event) in FROM_FINAL:
+            assert advance(state, event) is FROM_FINAL[(state, event)]
             continue
         with pytest.raises(IllegalTransition):
             advance(state, event)
@@ -61,13 +70,15 @@ def test_any_event_sequence_only_moves_forward_and_stops_at_a_final_state(seq: l
             new = advance(state, event)
         except IllegalTransition:
             continue  # the store refuses the move; the job keeps its state
-        if event is Event.RETRY:  # a way back, only from FAILED
-            assert (state, new) == (State.FAILED, State.SPOOLED)
+        if event is Event.RETRY:  # a way back, only from FAILED or EXPIRED (a kept spool sent again)
+            assert state in (State.FAILED, State.EXPIRED) and new is State.SPOOLED
         elif event is Event.REUPLOAD:  # the other way back: an integrity mismatch, only from PROCESSING
             assert (state, new) == (State.PROCESSING, State.SPOOLED)
         else:
             assert ORDER[new] > ORDER[state], f"{state} -{event}-> {new} moved backwards"
-            assert not is_final(state)
+            assert not is_final(state) or (state, event) in FROM_FINAL
+            if event in (Event.EXPIRE, Event.DELETE):  # only an ACTIVE job's file expires or is deleted
+                assert state is State.ACTIVE
         state = new
     assert state in set(State)
 
@@ -81,3 +92,17 @@ def test_every_state_is_reachable_from_spooling() -> None:
                 seen.add(dst)
                 frontier.append(dst)
     assert seen == set(State)
+
+
+@given(st.lists(events, max_size=30))
+def test_expired_and_deleted_are_reached_only_through_active(seq: list[Event]) -> None:
+    state, was_active = State.SPOOLING, False
+    for event in seq:
+        try:
+            state = advance(state, event)
+        except IllegalTransition:
+            continue
+        if state in (State.EXPIRED, State.DELETED):
+            assert was_active
+        was_active = state is State.ACTIVE
+    assert state is not State.DELETED or not allowed_events(state)  # DELETED is the end: not even a retry
