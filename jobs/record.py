@@ -17,6 +17,7 @@ from jobs.machine import State, is_final
 INGEST_FAILURES = frozenset({
     "client_aborted", "ingest_interrupted", "too_large", "unsupported_media_type", "malformed_multipart",
     "no_file_part", "multiple_file_parts", "insufficient_storage", "spool_error", "internal",
+    "upload_expired",
 })
 
 # Fields that are never shown to clients: paths on our disks and Gemini session URLs (which grant write access).
@@ -60,6 +61,7 @@ class Job:
     due_at: float | None = None  # when the job's live message is due to run (the sweeper judges lateness by it)
     retried_at: float | None = None  # the last POST .../retry; the job's overall deadline counts from here
     version: int = 0  # bumped by every write; part of the ETag
+    resumable: bool | None = None  # made by /api/uploads (tus, IETF draft): spooled by many requests over time
 
     @property
     def final(self) -> bool:
@@ -155,5 +157,5 @@ _DECODERS: dict[str, Any] = {
     "due_at": float,
     "bytes_received": int, "bytes_total": int, "bytes_uploaded": int, "attempts": int, "version": int,
     "msg_gen": int, "polls": int,
-    "error_retryable": _bool,
+    "error_retryable": _bool, "resumable": _bool,
 }
