@@ -1,0 +1,262 @@
+"""``/api/uploads`` and ``/api/uploads/{jobId}``: resumable uploads over tus 1.0.0 and the IETF draft.
+
+One handler for both protocols (``frontdoor.tus`` picks one per request by its headers and translates); the
+work is the upload core's (``frontdoor.core``). Bodies (PATCH, creation-with-upload) stream into an
+:class:`frontdoor.append.Append` with backpressure. A request that will be refused is answered only after its
+body is drained (bounded by FOCALPOINT_DRAIN_LIMIT), as on ``POST /api/upload``: an early answer is a reset at a
+proxy, which clients retry. A request that goes away, stalls past FOCALPOINT_INGEST_IDLE_TIMEOUT, or is taken
+over by a newer request for the same upload still writes out and records every byte it received.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable
+
+import tornado.web
+from tornado.http1connection import HTTP1Connection
+from tornado.ioloop import IOLoop, PeriodicCallback
+
+from frontdoor.append import Append, Ended
+from frontdoor.appendfile import LeaseLost
+from frontdoor.base import BaseHandler
+from frontdoor.context import Frontdoor
+from frontdoor.core import NewUpload, Offset, UploadCore
+from frontdoor.errors import ApiError, insufficient_storage, too_large, unavailable, upload_locked
+from frontdoor.resource import expires_at
+from frontdoor.tus import ALLOWED_HEADERS, EXPOSED, Draft, protocol_for
+from jobs import StoreUnavailable
+
+log = logging.getLogger("focalpoint.frontdoor")
+TICK_S = 1.0
+
+
+@tornado.web.stream_request_body
+class UploadsHandler(BaseHandler):
+    SUPPORTED_METHODS = ("OPTIONS", "POST", "HEAD", "PATCH", "DELETE")
+
+    def initialize(self, fd: Frontdoor, core: UploadCore) -> None:  # type: ignore[override]
+        super().initialize(fd)
+        self.core = core
+        self.proto = protocol_for(dict(self.request.headers), fd.settings)
+        self._protocol_headers()
+
+    def set_default_headers(self) -> None:
+        super().set_default_headers()
+        if hasattr(self, "proto"):  # clear() (an error answer) calls this again: keep protocol and CORS headers
+            self._protocol_headers()
+
+    def _protocol_headers(self) -> None:
+        for name, value in self.proto.common().items():
+            self.set_header(name, value)
+        origin = self.request.headers.get("Origin")
+        allowed = self.fd.settings.cors_origins
+        if origin and ("*" in allowed or origin in allowed):
+            self.set_header("Access-Control-Allow-Origin", origin)
+            self.add_header("Vary", "Origin")
+            self.set_header("Access-Control-Expose-Headers", EXPOSED)
+
+    # --- admission, before the body ---------------------------------------------------------------------------
+    async def prepare(self) -> None:
+        s = self.fd.settings
+        self.append: Append | None = None
+        self.refusal: ApiError | None = None
+        self.location: str | None = None
+        self.body_bytes = 0
+        self.body_done = False
+        self.last_byte = time.monotonic()
+        self.ticker: PeriodicCallback | None = None
+        self.connection.set_max_body_size(max(s.drain_limit_bytes, s.max_append_bytes + 1024 * 1024))
+        method, headers = self.request.method, dict(self.request.headers)
+        if method == "OPTIONS":
+            return
+        length = headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > s.drain_limit_bytes:
+            raise too_large(s.max_append_bytes)  # too big even to drain: answered at once
+        try:
+            self.refusal = self.proto.check(headers)
+            if self.refusal is None and method == "POST" and not self.path_args:
+                await self._create(headers)
+            elif self.refusal is None and method == "PATCH" and self.path_args:
+                await self._open_patch(self.path_args[0], headers)
+        except ApiError as error:
+            self.refusal = error
+        except StoreUnavailable:
+            log.error("store_unavailable", extra={"fields": {"requestId": self.request_id}})
+            self.refusal = unavailable("The job store is unreachable; try again shortly.")
+        if self.append is not None:
+            self.ticker = PeriodicCallback(self._tick, TICK_S * 1000)
+            self.ticker.start()
+
+    async def _create(self, headers: dict[str, str]) -> None:
+        c = self.proto.creation(headers)
+        job, made = await self.core.create(NewUpload(c.length, c.attempt_id, c.file_name, c.media_type,
+                                                     self.client_ip(), self.request_id))
+        self.location = f"/api/uploads/{job.job_id}"
+        if made and self.proto.has_body(headers):
+            checksum = self.proto.append({**headers, "Upload-Offset": "0", "Content-Type": self.proto.body_type})
+            self.append = await self.core.open_append(job.job_id, 0, _length(headers), checksum.checksum)
+
+    async def _open_patch(self, job_id: str, headers: dict[str, str]) -> None:
+        a = self.proto.append(headers)
+        self.append = await self.core.open_append(job_id, a.offset, _length(headers), a.checksum)
+        body = _length(headers)
+        if a.complete and body is not None and a.offset + body != self.append.total:
+            self.refusal = ApiError(400, "mismatching_length", "Upload-Complete: ?1, but this body does not end "
+                                                               f"the upload's {self.append.total} bytes.")
+
+    # --- body ---------------------------------------------------------------------------------------------
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        self.body_bytes += len(chunk)
+        self.last_byte = time.monotonic()
+        a = self.append
+        if a is None or a.ended or self.refusal is not None:
+            if self.body_bytes > self.fd.settings.drain_limit_bytes:
+                self.connection.close()
+            return None
+        try:
+            pending = a.write(chunk)
+        except ApiError as error:
+            self.refusal = error
+            return None
+        except LeaseLost:
+            self.refusal = upload_locked()
+            return None
+        return self._wait(pending) if pending is not None else None
+
+    async def _wait(self, pending: Awaitable[None]) -> None:
+        try:
+            await pending
+            self.last_byte = time.monotonic()  # time spent waiting for the disk is not the client's idleness
+        except LeaseLost:
+            self.refusal = upload_locked()
+        except OSError as exc:
+            self.refusal = insufficient_storage(f"Writing the spool file failed: {exc.strerror}")
+        except Exception:
+            log.exception("upload_write_failed", extra={"fields": {"requestId": self.request_id}})
+            self.refusal = ApiError(500, "internal", "Something went wrong on our side; it has been logged.")
+
+    # --- answers ------------------------------------------------------------------------------------------
+    def options(self, job_id: str | None = None) -> None:
+        self.set_status(204)
+        for name, value in self.proto.options().items():
+            self.set_header(name, value)
+        if self.request.headers.get("Access-Control-Request-Method") and self._headers.get(
+                "Access-Control-Allow-Origin"):
+            self.set_header("Access-Control-Allow-Methods", "POST, HEAD, PATCH, DELETE, OPTIONS")
+            self.set_header("Access-Control-Allow-Headers", ALLOWED_HEADERS)
+            self.set_header("Access-Control-Max-Age", "86400")
+        self.finish()
+
+    async def post(self, job_id: str | None = None) -> None:
+        if job_id is not None:
+            raise ApiError(405, "method_not_allowed", "POST creates uploads at /api/uploads.")
+        ended = await self._end()
+        if self.refusal is not None and (ended is None or ended.error is None):
+            self.send_api_error(self.refusal)
+            return
+        if ended is not None and ended.error is not None:
+            self.send_api_error(ended.error)
+            return
+        assert self.location is not None
+        offset = None
+        if ended is not None:
+            offset = Offset(ended.job, ended.offset, self.append.total if self.append else 0,
+                            expires_at(ended.job, self.fd.settings.upload_expiry_s))
+        elif isinstance(self.proto, Draft):
+            offset = await self.core.head(self.location.rsplit("/", 1)[1])
+        self._answer(*self.proto.created(self.location, offset))
+
+    async def head(self, job_id: str | None = None) -> None:
+        if job_id is None or self.refusal is not None:
+            self.send_api_error(self.refusal or ApiError(405, "method_not_allowed", "HEAD an upload's URL."))
+            return
+        offset = await self.core.head(job_id)
+        self._answer(*self.proto.head(offset))
+
+    async def patch(self, job_id: str | None = None) -> None:
+        ended = await self._end()
+        if ended is None or ended.error is not None:
+            self.send_api_error((ended.error if ended else None) or self.refusal or ApiError(
+                405, "method_not_allowed", "PATCH an upload's URL."))
+            return
+        self._answer(*self.proto.appended(ended, expires_at(ended.job, self.fd.settings.upload_expiry_s)))
+
+    async def delete(self, job_id: str | None = None) -> None:
+        if job_id is None or self.refusal is not None:
+            self.send_api_error(self.refusal or ApiError(405, "method_not_allowed", "DELETE an upload's URL."))
+            return
+        await self.core.cancel(job_id)
+        self.set_status(204)
+        self.finish()
+
+    async def _end(self) -> Ended | None:
+        """End the append (if any) now that the body is complete; a refusal throws its bytes away."""
+        self.body_done = True
+        self._stop_ticker()
+        a = self.append
+        if a is None or a.ended:
+            return None
+        return await a.end(cut=False, refused=self.refusal)
+
+    def _answer(self, status: int, headers: dict[str, str]) -> None:
+        self.set_status(status)
+        for name, value in headers.items():
+            self.set_header(name, value)
+        self.finish()
+
+    def send_api_error(self, error: ApiError) -> None:
+        error.headers = {**self.proto.error_headers(error), **error.headers}
+        super().send_api_error(error)
+
+    # --- cut, idle, takeover ------------------------------------------------------------------------------
+    def on_connection_close(self) -> None:
+        if not self.body_done:
+            IOLoop.current().add_callback(self._end_cut)
+
+    async def _end_cut(self) -> None:
+        self.body_done = True
+        self._stop_ticker()
+        a = self.append
+        if a is not None and not a.ended:
+            ended = await a.end(cut=True)
+            log.info("upload_request_cut", extra={"fields": {"requestId": self.request_id, "jobId": a.job.job_id,
+                                                             "offset": ended.offset}})
+
+    def _tick(self) -> None:
+        IOLoop.current().add_callback(self._keep)
+
+    async def _keep(self) -> None:
+        a = self.append
+        if a is None or a.ended or self.body_done:
+            return
+        idle = time.monotonic() - self.last_byte
+        stop = idle > self.fd.settings.ingest_idle_timeout_s or not await a.keep()
+        if stop and not self.body_done and not a.ended:  # stalled, or taken over: stop reading, keep what came
+            self.connection.close()
+            await self._end_cut()
+
+    def _stop_ticker(self) -> None:
+        if self.ticker is not None:
+            self.ticker.stop()
+            self.ticker = None
+
+    def on_finish(self) -> None:
+        self._stop_ticker()
+
+    @property
+    def connection(self) -> HTTP1Connection:
+        conn = self.request.connection
+        assert isinstance(conn, HTTP1Connection)
+        return conn
+
+
+def _length(headers: dict[str, str]) -> int | None:
+    raw = headers.get("Content-Length", "")
+    return int(raw) if raw.isdigit() else None
+
+
+def upload_routes(fd: Frontdoor, core: UploadCore) -> list[tuple[str, type, dict[str, object]]]:
+    args = {"fd": fd, "core": core}
+    return [(r"/api/uploads", UploadsHandler, args), (r"/api/uploads/([A-Za-z0-9_-]{1,64})", UploadsHandler, args)]
