@@ -119,6 +119,9 @@ class UploadCore:
         hold = await self._take(job_id)
         try:
             job = await self._job(job_id, Op.HEAD)
+            if job.state is not State.SPOOLING:  # completed by the request we took over from
+                total = job.bytes_total or 0
+                return Offset(job, total, total, None)
             offset = await self._durable(job)
             job = await self.fd.call(self.fd.store.get, job_id) or job  # type: ignore[arg-type]
             return Offset(job, offset, job.bytes_total or 0, expires_at(job, self.fd.settings.upload_expiry_s))
