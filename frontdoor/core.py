@@ -29,11 +29,13 @@ from frontdoor.errors import (
     not_found,
     too_large,
     unsupported_media_type,
+    upload_complete,
     upload_gone,
     upload_locked,
 )
 from frontdoor.ingest import media_type_allowed
 from frontdoor.locker import Hold, Locker, UploadLeases
+from frontdoor.pace import Pace, RedisCounter
 from frontdoor.resource import Op, Verdict, check_append, decide, expires_at, phase_of
 from frontdoor.spool import remove_spool
 from jobs import Event, IllegalTransition, Job, JobNotFound, StaleJob, State, new_job_id
@@ -68,8 +70,15 @@ class Offset:
 
 
 class UploadCore:
-    def __init__(self, fd: Frontdoor, locker: Locker) -> None:
-        self.fd, self.locker, self.hashes = fd, locker, HashStates()
+    def __init__(self, fd: Frontdoor, locker: Locker, pace: Pace | None = None) -> None:
+        self.fd, self.locker, self.pace, self.hashes = fd, locker, pace, HashStates()
+
+    async def paced(self, job_id: str) -> None:
+        """Count a request on an existing upload (PATCH, HEAD, DELETE); 429 beyond the per-upload rate."""
+        if self.pace is not None and len(job_id) <= 64:
+            error = await self.fd.call(self.pace.check, job_id)
+            if error is not None:
+                raise error
 
     # --- create -----------------------------------------------------------------------------------------------
     async def create(self, new: NewUpload) -> tuple[Job, bool]:
@@ -180,6 +189,8 @@ class UploadCore:
             raise upload_gone(code, f"The upload is {job.state} ({job.error_code}); start a new one.")
         if verdict is Verdict.LOCKED:
             raise upload_locked()
+        if verdict is Verdict.COMPLETE:
+            raise upload_complete(job.bytes_total or 0)
         return job
 
     async def expire(self, job: Job) -> None:
@@ -217,4 +228,5 @@ def _sha256() -> object:
 def redis_core(fd: Frontdoor, client: redis.Redis) -> UploadCore:
     """The upload core of a front door whose leases live in ``client`` (the deployment's shared Redis)."""
     leases = UploadLeases(client, fd.settings.redis_namespace, LOCK_TTL_S)
-    return UploadCore(fd, Locker(leases, fd.call, LOCK_TTL_S, LOCK_WAIT_S))
+    pace = Pace(RedisCounter(client, fd.settings.redis_namespace), fd.settings.upload_requests_per_minute, fd.clock)
+    return UploadCore(fd, Locker(leases, fd.call, LOCK_TTL_S, LOCK_WAIT_S), pace)

@@ -99,11 +99,8 @@ class Protocol:
     def expires(self, at: float | None) -> dict[str, str]:
         return {"Upload-Expires": formatdate(at, usegmt=True)} if at is not None else {}
 
-    def created(self, location: str, offset: Offset | None) -> tuple[int, dict[str, str]]:
-        headers = {"Location": location, **(self.expires(offset.expires_at) if offset else {})}
-        if offset is not None:
-            headers["Upload-Offset"] = str(offset.offset)
-        return 201, headers
+    def created(self, location: str, offset: Offset) -> tuple[int, dict[str, str]]:
+        return 201, {"Location": location, "Upload-Offset": str(offset.offset), **self.expires(offset.expires_at)}
 
     def head(self, offset: Offset) -> tuple[int, dict[str, str]]:
         return 200, {"Upload-Offset": str(offset.offset), "Upload-Length": str(offset.length),
@@ -146,10 +143,9 @@ class Draft(Protocol):
         got = super().append(headers)
         return AppendHeaders(got.offset, got.checksum, _sf_bool(headers.get("Upload-Complete")))
 
-    def created(self, location: str, offset: Offset | None) -> tuple[int, dict[str, str]]:
+    def created(self, location: str, offset: Offset) -> tuple[int, dict[str, str]]:
         status, headers = super().created(location, offset)
-        if offset is not None:
-            headers["Upload-Complete"] = "?1" if offset.complete else "?0"
+        headers["Upload-Complete"] = "?1" if offset.complete else "?0"
         return status, headers
 
     def head(self, offset: Offset) -> tuple[int, dict[str, str]]:

@@ -25,8 +25,8 @@ from frontdoor.context import Frontdoor
 from frontdoor.core import NewUpload, Offset, UploadCore
 from frontdoor.errors import ApiError, insufficient_storage, too_large, unavailable, upload_locked
 from frontdoor.resource import expires_at
-from frontdoor.tus import ALLOWED_HEADERS, EXPOSED, Draft, protocol_for
-from jobs import StoreUnavailable
+from frontdoor.tus import ALLOWED_HEADERS, EXPOSED, protocol_for
+from jobs import Job, State, StoreUnavailable
 
 log = logging.getLogger("focalpoint.frontdoor")
 TICK_S = 1.0
@@ -63,6 +63,7 @@ class UploadsHandler(BaseHandler):
         self.append: Append | None = None
         self.refusal: ApiError | None = None
         self.location: str | None = None
+        self.created: Job | None = None
         self.body_bytes = 0
         self.body_done = False
         self.last_byte = time.monotonic()
@@ -76,6 +77,8 @@ class UploadsHandler(BaseHandler):
             raise too_large(s.max_append_bytes)  # too big even to drain: answered at once
         try:
             self.refusal = self.proto.check(headers)
+            if self.refusal is None and self.path_args:
+                await self.core.paced(self.path_args[0])
             if self.refusal is None and method == "POST" and not self.path_args:
                 await self._create(headers)
             elif self.refusal is None and method == "PATCH" and self.path_args:
@@ -93,7 +96,7 @@ class UploadsHandler(BaseHandler):
         c = self.proto.creation(headers)
         job, made = await self.core.create(NewUpload(c.length, c.attempt_id, c.file_name, c.media_type,
                                                      self.client_ip(), self.request_id))
-        self.location = f"/api/uploads/{job.job_id}"
+        self.location, self.created = f"/api/uploads/{job.job_id}", job
         if made and self.proto.has_body(headers):
             checksum = self.proto.append({**headers, "Upload-Offset": "0", "Content-Type": self.proto.body_type})
             self.append = await self.core.open_append(job.job_id, 0, _length(headers), checksum.checksum)
@@ -159,13 +162,13 @@ class UploadsHandler(BaseHandler):
         if ended is not None and ended.error is not None:
             self.send_api_error(ended.error)
             return
-        assert self.location is not None
-        offset = None
+        assert self.location is not None and self.created is not None
         if ended is not None:
-            offset = Offset(ended.job, ended.offset, self.append.total if self.append else 0,
-                            expires_at(ended.job, self.fd.settings.upload_expiry_s))
-        elif isinstance(self.proto, Draft):
-            offset = await self.core.head(self.location.rsplit("/", 1)[1])
+            job, done = ended.job, ended.offset
+        else:  # no body (or an attempt created before): the record's offset, for the client to carry on from
+            job = self.created
+            done = job.bytes_received if job.state is State.SPOOLING else (job.bytes_total or 0)
+        offset = Offset(job, done, self.created.bytes_total or 0, expires_at(job, self.fd.settings.upload_expiry_s))
         self._answer(*self.proto.created(self.location, offset))
 
     async def head(self, job_id: str | None = None) -> None:
