@@ -29,6 +29,7 @@ from frontdoor.tus import ALLOWED_HEADERS, EXPOSED, protocol_for
 from jobs import Job, State, StoreUnavailable
 
 log = logging.getLogger("focalpoint.frontdoor")
+access_log = logging.getLogger("focalpoint.access")
 TICK_S = 1.0
 
 
@@ -38,6 +39,8 @@ class UploadsHandler(BaseHandler):
 
     def initialize(self, fd: Frontdoor, core: UploadCore) -> None:  # type: ignore[override]
         super().initialize(fd)
+        self.logged = False
+        self.offset: int | None = None
         self.core = core
         self.proto = protocol_for(dict(self.request.headers), fd.settings)
         self._protocol_headers()
@@ -64,6 +67,7 @@ class UploadsHandler(BaseHandler):
         self.refusal: ApiError | None = None
         self.location: str | None = None
         self.created: Job | None = None
+        self.offset = None
         self.body_bytes = 0
         self.body_done = False
         self.last_byte = time.monotonic()
@@ -89,6 +93,7 @@ class UploadsHandler(BaseHandler):
             log.error("store_unavailable", extra={"fields": {"requestId": self.request_id}})
             self.refusal = unavailable("The job store is unreachable; try again shortly.")
         if self.append is not None:
+            self.fd.inflight.add(self)  # shutdown waits for it; admission reserves space for the rest of its body
             self.ticker = PeriodicCallback(self._tick, TICK_S * 1000)
             self.ticker.start()
 
@@ -176,6 +181,7 @@ class UploadsHandler(BaseHandler):
             self.send_api_error(self.refusal or ApiError(405, "method_not_allowed", "HEAD an upload's URL."))
             return
         offset = await self.core.head(job_id)
+        self.offset = offset.offset
         self._answer(*self.proto.head(offset))
 
     async def patch(self, job_id: str | None = None) -> None:
@@ -184,6 +190,7 @@ class UploadsHandler(BaseHandler):
             self.send_api_error((ended.error if ended else None) or self.refusal or ApiError(
                 405, "method_not_allowed", "PATCH an upload's URL."))
             return
+        self.offset = ended.offset
         self._answer(*self.proto.appended(ended, expires_at(ended.job, self.fd.settings.upload_expiry_s)))
 
     async def delete(self, job_id: str | None = None) -> None:
@@ -222,10 +229,13 @@ class UploadsHandler(BaseHandler):
         self.body_done = True
         self._stop_ticker()
         a = self.append
-        if a is not None and not a.ended:
-            ended = await a.end(cut=True)
-            log.info("upload_request_cut", extra={"fields": {"requestId": self.request_id, "jobId": a.job.job_id,
-                                                             "offset": ended.offset}})
+        try:
+            if a is not None and not a.ended:
+                ended = await a.end(cut=True)
+                self.offset = ended.offset
+        finally:
+            self.fd.inflight.discard(self)
+            self._access(499)
 
     def _tick(self) -> None:
         IOLoop.current().add_callback(self._keep)
@@ -247,6 +257,35 @@ class UploadsHandler(BaseHandler):
 
     def on_finish(self) -> None:
         self._stop_ticker()
+        self.fd.inflight.discard(self)
+        a = self.append
+        if a is not None and not a.ended:  # answered without ending the append (an error path): let go of it
+            IOLoop.current().add_callback(a.end, cut=True)
+        self._access(self.get_status())
+
+    def bytes_still_expected(self) -> int:
+        """Bytes this request will still write (for the space reservation of ``frontdoor.admission``)."""
+        a = self.append
+        if a is None or a.ended:
+            return 0
+        body = _length(dict(self.request.headers))
+        return max(0, min(body if body is not None else a.total, a.total - a.writer.start) - a.received)
+
+    def _access(self, status: int) -> None:
+        """The one structured line per request (as ``frontdoor.access`` writes for ``POST /api/upload``)."""
+        if self.logged:
+            return
+        self.logged = True
+        a = self.append
+        fields = {"requestId": self.request_id, "method": self.request.method, "path": self.request.path,
+                  "protocol": "ietf-draft" if self.proto.draft else "tus", "status": status,
+                  "jobId": a.job.job_id if a is not None else (self.path_args[0] if self.path_args else None),
+                  "bytesReceived": self.body_bytes, "offset": self.offset,
+                  "durationMs": round((time.monotonic() - self.started) * 1000, 1),
+                  "remoteIp": self.request.remote_ip}
+        access_log.info("upload_request", extra={"fields": fields})
+        if self.fd.metrics is not None and self.request.method in ("PATCH", "POST"):
+            self.fd.metrics.access_line({**fields, "outcome": "resumable"})
 
     @property
     def connection(self) -> HTTP1Connection:
