@@ -79,8 +79,12 @@ class UploadsHandler(BaseHandler):
         length = headers.get("Content-Length", "")
         if length.isdigit() and int(length) > s.drain_limit_bytes:
             raise too_large(s.max_append_bytes)  # too big even to drain: answered at once
+        if method == "POST" and self.path_args and headers.get("X-Http-Method-Override", "").upper() == "PATCH":
+            method = "PATCH"  # tus-js-client's overridePatchMethod, for stacks without PATCH
         try:
             self.refusal = self.proto.check(headers)
+            if self.refusal is None and method in ("POST", "PATCH") and not self.fd.accepting:
+                self.refusal = unavailable("The service is shutting down; send this again in a moment.")
             if self.refusal is None and self.path_args:
                 await self.core.paced(self.path_args[0])
             if self.refusal is None and method == "POST" and not self.path_args:
@@ -159,6 +163,9 @@ class UploadsHandler(BaseHandler):
 
     async def post(self, job_id: str | None = None) -> None:
         if job_id is not None:
+            if self.request.headers.get("X-HTTP-Method-Override", "").upper() == "PATCH":
+                await self.patch(job_id)
+                return
             raise ApiError(405, "method_not_allowed", "POST creates uploads at /api/uploads.")
         ended = await self._end()
         if self.refusal is not None and (ended is None or ended.error is None):

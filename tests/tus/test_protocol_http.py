@@ -190,3 +190,10 @@ def test_a_storm_of_requests_on_one_upload_is_stopped(make_service: Any) -> None
     statuses = [request(svc.port, "HEAD", loc, TUS).status for _ in range(4)]
     assert statuses[:3] == [200, 200, 200] and statuses[3] == 429
     assert create(svc.port, 10).status == 201  # other uploads are not affected
+
+
+def test_patch_through_post_with_a_method_override(service: Any) -> None:
+    loc = create(service.port, 5).headers["location"]
+    r = request(service.port, "POST", loc, {**TUS, "X-HTTP-Method-Override": "PATCH", "Upload-Offset": "0",
+                                            "Content-Type": "application/offset+octet-stream"}, b"12345")
+    assert r.status == 204 and r.headers["upload-offset"] == "5"
