@@ -93,6 +93,8 @@ class UploadCore:
                 return existing, False
         if new.length is None:
             raise bad_request("length_required", "Declare the upload's length (Upload-Length).")
+        if new.length == 0:
+            raise bad_request("empty_upload", "An upload needs at least one byte.")
         if new.length > s.max_upload_bytes:
             raise too_large(s.max_upload_bytes)
         media_type = (new.media_type or "application/octet-stream").split(";", 1)[0].strip().lower()

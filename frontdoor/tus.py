@@ -103,8 +103,13 @@ class Protocol:
         return 201, {"Location": location, "Upload-Offset": str(offset.offset), **self.expires(offset.expires_at)}
 
     def head(self, offset: Offset) -> tuple[int, dict[str, str]]:
-        return 200, {"Upload-Offset": str(offset.offset), "Upload-Length": str(offset.length),
-                     **self.expires(offset.expires_at)}
+        headers = {"Upload-Offset": str(offset.offset), "Upload-Length": str(offset.length),
+                   **self.expires(offset.expires_at)}
+        meta = {"filename": offset.job.file_name, "filetype": offset.job.mime_type}
+        encoded = ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in meta.items() if v)
+        if encoded:  # tus: HEAD repeats the metadata the upload was created with (as we understood it)
+            headers["Upload-Metadata"] = encoded
+        return 200, headers
 
     def appended(self, ended: Ended, expires_at: float | None) -> tuple[int, dict[str, str]]:
         return 204, {"Upload-Offset": str(ended.offset), **self.expires(expires_at)}

@@ -7,6 +7,7 @@ import hashlib
 import socket
 from typing import Any
 
+from frontdoor.tus import parse_metadata
 from tests.helpers.http import request
 from tests.helpers.wait import wait_for
 
@@ -96,6 +97,9 @@ def test_limits_apply_at_creation(service: Any) -> None:
     uppy = request(service.port, "POST", "/api/uploads", {**TUS, "Upload-Length": "10",
                                                           "Upload-Metadata": "name YS5wZGY=,type YXBwbGljYXRpb24vcGRm"})
     assert uppy.status == 201  # Uppy's name/type keys
+    head = request(service.port, "HEAD", uppy.headers["location"], TUS)
+    assert parse_metadata(head.headers["upload-metadata"]) == {"filename": "a.pdf", "filetype": "application/pdf"}
+    assert create(service.port, 0).json["error"]["code"] == "empty_upload"
 
 
 def test_creation_with_upload_and_a_patch_too_large_after_the_body_is_drained(make_service: Any) -> None:
@@ -197,3 +201,15 @@ def test_patch_through_post_with_a_method_override(service: Any) -> None:
     r = request(service.port, "POST", loc, {**TUS, "X-HTTP-Method-Override": "PATCH", "Upload-Offset": "0",
                                             "Content-Type": "application/offset+octet-stream"}, b"12345")
     assert r.status == 204 and r.headers["upload-offset"] == "5"
+
+
+def test_a_single_post_reusing_a_resumable_attempt_id_does_not_end_it(make_service: Any) -> None:
+    svc = make_service(ingest_idle_timeout_s=1.0)
+    loc = create(svc.port, 10, **{"X-Attempt-Id": "attempt-0002"}).headers["location"]
+    fd = svc.service.frontdoor
+    real = fd.clock
+    fd.clock = lambda: real() + 3600  # long past the single-request idle cut-off
+    r = request(svc.port, "POST", "/api/upload", {"X-Attempt-Id": "attempt-0002", "Content-Type": "video/mp4"},
+                b"x" * 10)
+    assert r.status == 409 and r.json["error"]["code"] == "attempt_in_progress"
+    assert request(svc.port, "HEAD", loc, TUS).headers["upload-offset"] == "0"
