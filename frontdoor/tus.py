@@ -148,6 +148,14 @@ class Draft(Protocol):
         got = super().append(headers)
         return AppendHeaders(got.offset, got.checksum, _sf_bool(headers.get("Upload-Complete")))
 
+    def creation(self, headers: dict[str, str]) -> Creation:
+        got = super().creation(headers)
+        if got.length is None and _sf_bool(headers.get("Upload-Complete")) and self.has_body(headers):
+            # The draft lets a creation that carries the whole file omit Upload-Length: the body is the file.
+            return Creation(_number(headers.get("Content-Length"), "Content-Length"), got.file_name,
+                            got.media_type, got.attempt_id)
+        return got
+
     def created(self, location: str, offset: Offset) -> tuple[int, dict[str, str]]:
         status, headers = super().created(location, offset)
         headers["Upload-Complete"] = "?1" if offset.complete else "?0"

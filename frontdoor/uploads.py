@@ -72,6 +72,7 @@ class UploadsHandler(BaseHandler):
         self.body_done = False
         self.last_byte = time.monotonic()
         self.ticker: PeriodicCallback | None = None
+        self.keeping = False
         self.connection.set_max_body_size(max(s.drain_limit_bytes, s.max_append_bytes + 1024 * 1024))
         method, headers = self.request.method, dict(self.request.headers)
         if method == "OPTIONS":
@@ -249,10 +250,14 @@ class UploadsHandler(BaseHandler):
 
     async def _keep(self) -> None:
         a = self.append
-        if a is None or a.ended or self.body_done:
+        if a is None or a.ended or self.body_done or self.keeping:
             return
         idle = time.monotonic() - self.last_byte
-        stop = idle > self.fd.settings.ingest_idle_timeout_s or not await a.keep()
+        self.keeping = True  # one renewal at a time, however slow Redis is
+        try:
+            stop = idle > self.fd.settings.ingest_idle_timeout_s or not await a.keep()
+        finally:
+            self.keeping = False
         if stop and not self.body_done and not a.ended:  # stalled, or taken over: stop reading, keep what came
             self.connection.close()
             await self._end_cut()

@@ -213,3 +213,11 @@ def test_a_single_post_reusing_a_resumable_attempt_id_does_not_end_it(make_servi
                 b"x" * 10)
     assert r.status == 409 and r.json["error"]["code"] == "attempt_in_progress"
     assert request(svc.port, "HEAD", loc, TUS).headers["upload-offset"] == "0"
+
+
+def test_a_draft_creation_carrying_the_whole_file_completes_it(service: Any) -> None:
+    r = request(service.port, "POST", "/api/uploads", {**DRAFT, "Upload-Complete": "?1", "Upload-Metadata": VIDEO,
+                                                       "Content-Type": "application/partial-upload"}, b"w" * 1234)
+    assert r.status == 201 and r.headers["upload-complete"] == "?1" and r.headers["upload-offset"] == "1234"
+    doc = request(service.port, "GET", f"/api/upload/status?jobId={r.headers['location'].rsplit('/', 1)[1]}").json
+    assert doc["state"] == "SPOOLED" and doc["sha256"] == hashlib.sha256(b"w" * 1234).hexdigest()
