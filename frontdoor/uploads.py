@@ -136,6 +136,10 @@ class UploadsHandler(BaseHandler):
         except LeaseLost:
             self.refusal = upload_locked()
             return None
+        except Exception:  # never raise from here: Tornado would close the connection with no answer
+            log.exception("upload_write_failed", extra={"fields": {"requestId": self.request_id}})
+            self.refusal = ApiError(500, "internal", "Something went wrong on our side; it has been logged.")
+            return None
         return self._wait(pending) if pending is not None else None
 
     async def _wait(self, pending: Awaitable[None]) -> None:
