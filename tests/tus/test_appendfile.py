@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from frontdoor.appendfile import AppendWriter, HashStates, LeaseLost, durable_size, hash_prefix
+from tests.tus import aio
 
 MiB = 1024 * 1024
 
@@ -51,7 +52,7 @@ def test_appends_across_requests_hash_the_whole_file_and_rollback_drops_one_requ
             assert result.size == len(data) and result.sha256 == hashlib.sha256(data).hexdigest()
             assert (tmp_path / "job1").read_bytes() == data and not (tmp_path / "job1.part").exists()
 
-    asyncio.run(scenario())
+    aio.run(scenario)
 
 
 def test_a_writer_that_lost_its_lease_writes_nothing_and_a_new_one_cuts_what_a_dead_one_left(tmp_path: Path) -> None:
@@ -77,4 +78,4 @@ def test_a_writer_that_lost_its_lease_writes_nothing_and_a_new_one_cuts_what_a_d
             await again.close()
             assert (tmp_path / "job2.part").stat().st_size == 100
 
-    asyncio.run(scenario())
+    aio.run(scenario)

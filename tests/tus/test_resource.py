@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -12,6 +11,7 @@ from frontdoor.resource import TABLE, Op, Phase, Verdict, check_append, decide, 
 from frontdoor.tus import parse_metadata
 from jobs import Job, State
 from tests.conftest import FakeClock
+from tests.tus import aio
 
 EXPIRY = 100.0
 
@@ -87,4 +87,4 @@ def test_a_newcomer_asks_the_holder_and_gets_the_lease_once_released() -> None:
         assert third is not None
         assert not await second.keep()
 
-    asyncio.run(scenario())
+    aio.run(scenario)
