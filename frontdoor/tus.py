@@ -79,7 +79,7 @@ class Protocol:
             raise bad_request("length_required", "Deferred lengths are not supported; send Upload-Length.")
         length = _number(headers.get("Upload-Length"), "Upload-Length")
         return Creation(length=length,
-                        file_name=meta.get("filename") or meta.get("name"),
+                        file_name=_file_name(meta.get("filename") or meta.get("name")),
                         media_type=meta.get("filetype") or meta.get("type"),
                         attempt_id=headers.get("X-Attempt-Id") or meta.get("attemptId") or None)
 
@@ -190,6 +190,17 @@ def parse_metadata(raw: str) -> dict[str, str]:
         except (binascii.Error, UnicodeDecodeError):
             raise bad_request("bad_metadata", f"Upload-Metadata value of {key!r} is not base64 UTF-8.") from None
     return out
+
+
+def _file_name(raw: str | None) -> str | None:
+    """A file name, never a path (as ``X-File-Name`` on ``POST /api/upload``); 400 for one we cannot keep."""
+    if not raw:
+        return None
+    name = raw.replace("\\", "/").rsplit("/", 1)[-1]
+    if not name or len(name) > 1024 or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise bad_request("bad_file_name", "The file name in Upload-Metadata is empty, too long or has control "
+                                           "characters.")
+    return name
 
 
 def _media(headers: dict[str, str]) -> str:

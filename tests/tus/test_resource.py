@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
 
+from config import load_settings
+from frontdoor.errors import ApiError
 from frontdoor.locker import Locker, MemoryLeases
 from frontdoor.resource import TABLE, Op, Phase, Verdict, check_append, decide, phase_of
-from frontdoor.tus import parse_metadata
+from frontdoor.tus import Tus, parse_metadata
 from jobs import Job, State
 from tests.conftest import FakeClock
 from tests.tus import aio
@@ -56,6 +59,19 @@ def test_check_append(args: tuple[int, int, int, int | None, int], code: str | N
     assert (error.code if error else None) == code
     if code == "offset_mismatch":
         assert error is not None and error.status == 409 and error.extra["expectedOffset"] == 5
+
+
+def _creation_name(name: str) -> str | None:
+    meta = "filename " + base64.b64encode(name.encode()).decode()
+    return Tus(load_settings({})).creation({"Upload-Length": "5", "Upload-Metadata": meta}).file_name
+
+
+def test_a_file_name_from_metadata_is_a_name_never_a_path() -> None:
+    assert _creation_name("../x/../clip.mp4") == "clip.mp4"
+    assert _creation_name("C:\\a\\b.pdf") == "b.pdf"
+    with pytest.raises(ApiError) as bad:
+        _creation_name("a\nb")
+    assert bad.value.code == "bad_file_name"
 
 
 def test_metadata_reads_tus_and_uppy_keys() -> None:
