@@ -34,6 +34,7 @@ from actors.policy import Uniform, budget_spent, poll_delay, retry_delay
 from actors.ports import Alerts, Files, Lease, RemoteFile, Scheduler, Slots, Uploader
 from config import Settings
 from gemini.errors import GeminiPermanent, GeminiTransient, SessionGone
+from gemini.translate import PROCESSING_FAILED, public_message
 from jobs import Event, IllegalTransition, Job, JobNotFound, JobStore, StaleJob, State
 from jobs.lease import LeaseHandle
 
@@ -162,7 +163,7 @@ class Leg:
             self._upload_later(job, gen, GeminiTransient(f"reading the spool: {exc.strerror}", None))
             return
         except GeminiPermanent as exc:
-            self._fail(job, exc.code, f"Gemini refused the upload: {exc.message}", retryable=False)
+            self._fail(job, exc.code, public_message(exc), retryable=False, detail=exc.message)
             return
         except GeminiTransient as exc:
             self._upload_later(job, gen, exc)
@@ -218,7 +219,7 @@ class Leg:
         try:
             remote = self.files.get(job.gemini_file_name)
         except GeminiPermanent as exc:
-            self._fail(job, exc.code, f"Gemini lost the file: {exc.message}", retryable=False)
+            self._fail(job, exc.code, public_message(exc), retryable=False, detail=exc.message)
             return
         except GeminiTransient as exc:
             noted = self._note_transient(job_id, State.PROCESSING, exc, count=True)
@@ -251,9 +252,8 @@ class Leg:
             if self.settings.spool_retention_active_s <= 0:
                 remove_spool(done.spool_path)
         elif remote.state == "FAILED":
-            self._fail(job, "gemini_processing_failed",
-                       f"Gemini could not process the file: {remote.error_message or 'no reason given'}",
-                       retryable=False)
+            self._fail(job, PROCESSING_FAILED, public_message(PROCESSING_FAILED), retryable=False,
+                       detail=remote.error_message or "no reason given")
             self._forget_remote(remote.name)
         else:
             self._next(job.job_id, gen, "poll", poll_delay(job.polls, self.uniform))
@@ -278,21 +278,24 @@ class Leg:
         def change(job: Job) -> Job:
             if job.state != state:
                 raise StaleJob(job_id, state, job.state)
-            return job.with_(last_error=str(exc)[:500], attempts=job.attempts + (1 if count else 0))
+            # The public status shows our sentence; Gemini's own text is in the warning above only.
+            return job.with_(last_error=public_message(exc), attempts=job.attempts + (1 if count else 0))
 
         try:
             return self.store.modify(job_id, change)
         except (StaleJob, JobNotFound):
             return None
 
-    def _fail(self, job: Job, code: str, message: str, *, retryable: bool) -> None:
+    def _fail(self, job: Job, code: str, message: str, *, retryable: bool, detail: str | None = None) -> None:
+        """FAILED with ``message`` for clients; ``detail`` (Gemini's own text) goes to the log line only."""
         try:
             failed = self.store.transition(job.job_id, Event.FAIL, error_code=code, error_message=message,
                                            error_retryable=retryable)
         except (StaleJob, IllegalTransition, JobNotFound):
             return  # someone else ended the job first; only the one who ends it alerts
         log.error("job_failed", extra={"fields": {"jobId": failed.job_id, "attemptId": failed.attempt_id,
-                                                  "stage": str(job.state), "code": code, "message": message}})
+                                                  "stage": str(job.state), "code": code, "message": message,
+                                                  "detail": detail}})
         self.alerts.job_failed(failed.job_id, failed.attempt_id, str(job.state), code, message)
 
 
@@ -306,6 +309,6 @@ def _count_run(state: State) -> Callable[[Job], Job]:
 
 
 def _exhausted(job: Job) -> str:
-    why = f" Last error: {job.last_error}" if job.last_error else " The upload stopped repeatedly without progress."
-    return f"Gemini could not be reached after {job.attempts - 1} tries.{why}"
+    why = "" if job.last_error else " The upload stopped repeatedly without progress."
+    return f"Gemini could not be reached after {job.attempts - 1} tries; retry the job later.{why}"
 

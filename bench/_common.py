@@ -1,8 +1,9 @@
 """Shared pieces of the benchmarks: machine record, statistics, temp dirs, payload files, child processes
 (emulator, front door, worker, helpers in bench/), Redis clean-up and table printing.
 
-Every child process is started by us, in its own session, and ended by its own pid/pgid in ``finally``.
-Only loopback addresses are used.
+Every child process is started by us, in its own session, and ended by its own pid/pgid in ``finally``; a
+redis-server left under a work directory (an embedded Redis outlives a SIGKILLed service) is stopped when the
+directory is removed. Only loopback addresses are used.
 """
 
 from __future__ import annotations
@@ -117,7 +118,20 @@ class Workdir:
         return self.path
 
     def __exit__(self, *exc: object) -> None:
+        stop_redis_servers_under(self.path)
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def stop_redis_servers_under(root: Path) -> list[int]:
+    """End every redis-server working under ``root`` (an embedded Redis whose service was SIGKILLed lives on,
+    in its own session), before ``root`` is removed under it; says so on stderr. Returns their pids."""
+    from focalpoint_upload import procfs
+
+    left = procfs.redis_servers(under=root)
+    for pid in left:
+        print(f"# bench: stopping a redis-server left running under {root} (pid {pid})", file=sys.stderr)
+        procfs.terminate(pid)
+    return left
 
 
 def make_payload(path: Path, size: int) -> Path:
@@ -260,7 +274,8 @@ def service_env(workdir: Path, namespace: str, gemini_url: str, api_key: str = "
            "FOCALPOINT_MIN_FREE_SPACE": "1MiB", "FOCALPOINT_LOG_LEVEL": "info",
            "FOCALPOINT_LIMIT_STATUS_PER_IP": "1000000/minute",
            "FOCALPOINT_LIMIT_NEW_UPLOADS_PER_IP": "1000000/hour",
-           "FOCALPOINT_LIMIT_INGEST_PER_ATTEMPT": "1000/minute"}
+           "FOCALPOINT_LIMIT_INGEST_PER_ATTEMPT": "1000/minute",
+           "FOCALPOINT_MAX_UPLOADS_PER_IP": "0"}  # every bench client comes from one address
     env.update(extra)
     return env
 

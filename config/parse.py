@@ -123,3 +123,25 @@ def http_url(name: str, raw: str) -> str:
     if not re.match(r"^https?://[^/\s]+", text):
         raise ConfigError(name, f"{raw!r} is not an http(s) URL", "http://127.0.0.1:8090")
     return text
+
+
+def public_key(name: str, raw: str) -> str:
+    """A PEM public key (RSA, or EC on P-256), given as PEM text or as the path of a PEM file -> PEM text."""
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa  # local: no crypto import at import time
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    text = raw.strip()
+    if not text.startswith("-----BEGIN"):
+        try:
+            text = Path(text).expanduser().read_text().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(name, f"is neither PEM text nor a readable PEM file ({exc})", "/etc/focalpoint/app.pem") \
+                from None
+    try:
+        key = load_pem_public_key(text.encode())
+    except ValueError:
+        raise ConfigError(name, "is not a PEM public key", "/etc/focalpoint/app.pem") from None
+    if not (isinstance(key, rsa.RSAPublicKey) or (isinstance(key, ec.EllipticCurvePublicKey)
+                                                  and isinstance(key.curve, ec.SECP256R1))):
+        raise ConfigError(name, "must be an RSA key (RS256) or an EC P-256 key (ES256)", "/etc/focalpoint/app.pem")
+    return text

@@ -10,7 +10,7 @@ import dataclasses
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,6 +35,12 @@ class Settings:
     min_free_bytes: int
     spool_cap_bytes: int
     ingest_idle_timeout_s: float
+    min_upload_rate_bytes: int
+    min_upload_rate_window_s: float
+    spool_lookahead_bytes: int
+    spool_ready_headroom_bytes: int
+    max_uploads_per_ip: int
+    max_uploads_per_principal: int
     drain_limit_bytes: int
     upload_expiry_s: float
     max_append_bytes: int
@@ -70,6 +76,14 @@ class Settings:
     log_level: str
     log_file: Path | None
     emulate_gemini: bool
+    auth_mode: Literal["auto", "none", "required"]
+    auth_secret: str | None = field(repr=False)  # never in a repr, so never in a log line
+    auth_public_key: str | None = field(repr=False)  # PEM text (the variable may also name a PEM file)
+
+    @property
+    def auth_enabled(self) -> bool:
+        """True when every API request must carry a bearer token (a secret or a public key is set)."""
+        return self.auth_mode != "none" and bool(self.auth_secret or self.auth_public_key)
 
     @property
     def embedded(self) -> bool:
@@ -141,6 +155,17 @@ def _api_version(name: str, raw: str) -> str:
     return parse.choice(name, raw, ("v1beta", "v1", "v1alpha"))
 
 
+def _auth_mode(name: str, raw: str) -> str:
+    return parse.choice(name, raw, ("auto", "none", "required"))
+
+
+def _auth_secret(name: str, raw: str) -> str:
+    # RFC 7518 3.2: an HS256 key must be at least as long as the hash output (32 bytes).
+    if len(raw.encode()) < 32:
+        raise ConfigError(name, "is shorter than 32 bytes (HS256 needs at least 32)", "$(openssl rand -hex 32)")
+    return raw
+
+
 VARIABLES: tuple[Variable, ...] = (
     Variable("FOCALPOINT_DATA_DIR", "data_dir", parse.path, "./var", "Where spool files and the embedded Redis live."),
     Variable("FOCALPOINT_SPOOL_DIR", "spool_dir", _opt(parse.path), "", "Spool directory (default: DATA_DIR/spool)."),
@@ -160,6 +185,21 @@ VARIABLES: tuple[Variable, ...] = (
              "Most bytes the spool directory may hold (0: no cap beyond free space); more answers 507."),
     Variable("FOCALPOINT_INGEST_IDLE_TIMEOUT", "ingest_idle_timeout_s", parse.duration, "60s",
              "An upload that sends no byte for this long is cut off and fails with client_aborted."),
+    Variable("FOCALPOINT_MIN_UPLOAD_RATE", "min_upload_rate_bytes", parse.size, "16KiB",
+             "Slowest accepted request body, in bytes per second averaged over FOCALPOINT_MIN_UPLOAD_RATE_WINDOW; "
+             "a slower request is cut with 408 client_too_slow (0: no minimum)."),
+    Variable("FOCALPOINT_MIN_UPLOAD_RATE_WINDOW", "min_upload_rate_window_s", parse.duration, "30s",
+             "The window of FOCALPOINT_MIN_UPLOAD_RATE (also the time every request gets before it is judged)."),
+    Variable("FOCALPOINT_SPOOL_LOOKAHEAD", "spool_lookahead_bytes", parse.size, "8MiB",
+             "Most spool space a running upload holds beyond the bytes it has sent (it grows with what arrives; "
+             "a declared Content-Length reserves nothing up front)."),
+    Variable("FOCALPOINT_SPOOL_READY_HEADROOM", "spool_ready_headroom_bytes", parse.size, "256MiB",
+             "/readyz reports the spool under pressure (503) when less than this is left for new uploads."),
+    Variable("FOCALPOINT_MAX_UPLOADS_PER_IP", "max_uploads_per_ip", parse.integer, "8",
+             "Uploads one client IP may stream at once, across all front doors (0: no cap); more answers 429."),
+    Variable("FOCALPOINT_MAX_UPLOADS_PER_PRINCIPAL", "max_uploads_per_principal", parse.integer, "4",
+             "Uploads one authenticated principal may stream at once, across all front doors (0: no cap); "
+             "more answers 429."),
     Variable("FOCALPOINT_DRAIN_LIMIT", "drain_limit_bytes", parse.size, "2GiB",
              "Most body bytes read and discarded to answer a request that is refused (replay, 409, 4xx)."),
     Variable("FOCALPOINT_UPLOAD_EXPIRY", "upload_expiry_s", parse.duration, "24h",
@@ -223,6 +263,14 @@ VARIABLES: tuple[Variable, ...] = (
              "Also append the JSON logs to this file (they always go to stderr)."),
     Variable("FOCALPOINT_EMULATE_GEMINI", "emulate_gemini", parse.boolean, "false",
              "Run a local Gemini emulator and send uploads there (for trying the service; never in production)."),
+    Variable("FOCALPOINT_AUTH", "auth_mode", _auth_mode, "auto",
+             "`auto`: bearer tokens are required when a secret or public key is set; `required`: refuse to start "
+             "without one; `none`: no auth (one anonymous user), also on a non-loopback address."),
+    Variable("FOCALPOINT_AUTH_SECRET", "auth_secret", _opt(_auth_secret), "",
+             "Shared secret (32+ bytes) of FocalPoint's app: tokens are HS256 JWTs signed with it."),
+    Variable("FOCALPOINT_AUTH_PUBLIC_KEY", "auth_public_key", _opt(parse.public_key), "",
+             "PEM public key (or the path of a PEM file) of FocalPoint's app: tokens are RS256 (RSA key) or ES256 "
+             "(P-256 key) JWTs."),
 )
 
 
@@ -259,6 +307,15 @@ def _check(s: Settings) -> None:
         raise ConfigError("FOCALPOINT_UPLOAD_EXPIRY", "must be more than 0", "24h")
     if s.ingest_idle_timeout_s <= 0:
         raise ConfigError("FOCALPOINT_INGEST_IDLE_TIMEOUT", "must be more than 0", "60s")
+    keyed = bool(s.auth_secret or s.auth_public_key)
+    if s.auth_mode == "none" and keyed:
+        raise ConfigError("FOCALPOINT_AUTH", "is none, but a secret or public key is set: unset it, or unset "
+                          "FOCALPOINT_AUTH to use it", "auto")
+    if s.auth_mode == "required" and not keyed:
+        raise ConfigError("FOCALPOINT_AUTH_SECRET", "is not set (nor FOCALPOINT_AUTH_PUBLIC_KEY), but "
+                          "FOCALPOINT_AUTH=required", "$(openssl rand -hex 32)")
+    if s.min_upload_rate_window_s <= 0:
+        raise ConfigError("FOCALPOINT_MIN_UPLOAD_RATE_WINDOW", "must be more than 0", "30s")
 
 
 def markdown_table() -> str:

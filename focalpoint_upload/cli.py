@@ -1,4 +1,4 @@
-"""``focalpoint-upload``: the one console script (serve, worker, emulator, settings).
+"""``focalpoint-upload``: the one console script (serve, worker, emulator, settings, token, ...).
 
 This is the only module that reads ``os.environ``: it builds the settings once and passes them down.
 """
@@ -8,13 +8,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from config import ConfigError, Settings, load_settings
 from focalpoint_upload.logs import setup_logging
+
+if TYPE_CHECKING:
+    from focalpoint_upload.lifecycle import StopSignals
 
 BANNER = """
 ==============================================================================
@@ -47,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     settings_cmd.add_argument("--markdown", action="store_true", help="as the README's table")
     sub.add_parser("report", help="requests per attemptId and response times from the JSON request logs "
                                   "(see `focalpoint-upload report --help`)", add_help=False)
+    token = sub.add_parser("token", help="print a bearer token for a user, signed with FOCALPOINT_AUTH_SECRET "
+                                         "(for trying the service; FocalPoint's app mints its own)")
+    token.add_argument("--user", required=True, help="the token's subject (sub): whose uploads these are")
+    token.add_argument("--ttl", default="1h", help="how long the token is valid (default 1h)")
+    token.add_argument("--max-bytes", help="largest upload this token may send (e.g. 500MiB; default: no own cap)")
     sweep = sub.add_parser("sweep", help="find stuck jobs and stale spool files once, fix them, print a report")
     sweep.add_argument("--recovering", action="store_true",
                        help="treat every SPOOLING job as dead and re-send every job without a live upload "
@@ -63,13 +70,23 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "settings":
         return _print_settings(markdown=args.markdown)
+    if args.command == "token":
+        return _token(args.user, args.ttl, args.max_bytes)
+    signals = None
+    if args.command in ("serve", "worker", "emulator"):
+        from focalpoint_upload.lifecycle import StopSignals
+
+        # First thing: from here on SIGTERM/SIGINT mean "stop cleanly", never "die where you stand".
+        signals = StopSignals().install()
+    if args.command in ("serve", "worker", "sweep"):
+        os.umask(0o077)  # the data directory holds uploads and job records: files 0600, directories 0700
     if args.command == "emulator":
         from gemini.emulator import EmulatorConfig
         from gemini.emulator import serve as serve_emulator
 
         setup_logging("INFO", None)
         config = EmulatorConfig(processing_delay_s=args.processing_seconds)
-        serve_emulator(args.host, args.port, args.api_key, config=config,
+        serve_emulator(args.host, args.port, args.api_key, config=config, stop=signals,
                        on_ready=lambda port: print(f"gemini emulator on http://{args.host}:{port}", file=sys.stderr))
         return 0
     overrides: dict[str, Any] = {}
@@ -91,15 +108,20 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"focalpoint-upload: configuration error: {exc}", file=sys.stderr)
         return 2
+    if args.command == "serve" and (refusal := _auth_refusal(settings)) is not None:
+        print(f"focalpoint-upload: {refusal}", file=sys.stderr)
+        return 2
     setup_logging(settings.log_level, settings.log_file)
     from observability.sentry import init_sentry
 
     init_sentry(settings, args.command)  # before any broker is built: Sentry's Dramatiq integration patches it
     if args.command == "serve":
-        return asyncio.run(_serve(settings))
+        assert signals is not None
+        return asyncio.run(_serve(settings, signals))
     if args.command == "sweep":
         return _sweep(settings, recovering=args.recovering)
-    return _work(settings)
+    assert signals is not None
+    return _work(settings, signals)
 
 
 def _check_gemini(s: Settings) -> None:
@@ -110,34 +132,82 @@ def _check_gemini(s: Settings) -> None:
                       "to try the service locally", "AIza...")
 
 
-async def _serve(settings: Settings) -> int:
+async def _serve(settings: Settings, signals: StopSignals) -> int:
+    """Run until a stop signal; one that comes during start-up stops whatever has started, and exits 0."""
+    from focalpoint_upload.lifecycle import StartError
     from focalpoint_upload.service import Service
 
-    emulator = None
-    if settings.emulate_gemini:
-        from gemini.emulator import EmulatorConfig, EmulatorServer
-
-        emulator = EmulatorServer(config=EmulatorConfig(api_key="emulator-key", processing_delay_s=5.0))
-        settings = settings.replace(gemini_base_url=emulator.base_url, gemini_api_key=emulator.api_key)
-        print(BANNER + f"  emulator at {emulator.base_url}\n", file=sys.stderr)
-    service = Service(settings)
-    await service.start()
-    print(f"focalpoint-upload: listening on http://{settings.host}:{service.port}/", file=sys.stderr)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await service.stop()
-    if emulator is not None:
-        emulator.stop()
+    signals.attach(loop, stop.set)
+    emulator = None
+    try:
+        if settings.emulate_gemini:
+            from gemini.emulator import EmulatorConfig, EmulatorServer
+
+            emulator = EmulatorServer(config=EmulatorConfig(api_key="emulator-key", processing_delay_s=5.0))
+            settings = settings.replace(gemini_base_url=emulator.base_url, gemini_api_key=emulator.api_key)
+            print(BANNER + f"  emulator at {emulator.base_url}\n", file=sys.stderr)
+        service = Service(settings)
+        try:
+            await service.start()
+        except StartError as exc:
+            print(f"focalpoint-upload: {exc}", file=sys.stderr)
+            return exc.exit_status
+        try:
+            if not stop.is_set():
+                print(f"focalpoint-upload: listening on http://{settings.host}:{service.port}/", file=sys.stderr)
+            await stop.wait()
+        finally:
+            await service.stop()
+    finally:
+        if emulator is not None:
+            emulator.stop()
+        signals.detach(loop)
     return 0
 
 
-def _work(settings: Settings) -> int:
+def _auth_refusal(settings: Settings) -> str | None:
+    """Why ``serve`` must not start with these auth settings; prints the warning when auth is off."""
+    from frontdoor.auth import exposure_problem
+
+    if (problem := exposure_problem(settings)) is not None:
+        return problem
+    if not settings.auth_enabled:
+        print("focalpoint-upload: WARNING: auth is off (no FOCALPOINT_AUTH_SECRET or FOCALPOINT_AUTH_PUBLIC_KEY): "
+              "every client is the same anonymous user and can see and cancel every upload", file=sys.stderr)
+    return None
+
+
+def _token(user: str, ttl: str, max_bytes: str | None) -> int:
+    import time
+
+    from config import parse
+    from frontdoor.auth import mint
+
+    try:
+        settings = load_settings(os.environ)
+        ttl_s = parse.duration("--ttl", ttl)
+        cap = parse.size("--max-bytes", max_bytes) if max_bytes is not None else None
+    except ConfigError as exc:
+        print(f"focalpoint-upload: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if not settings.auth_secret:
+        why = ("only FOCALPOINT_AUTH_PUBLIC_KEY is set: tokens are signed with its private key, by FocalPoint's app"
+               if settings.auth_public_key else "auth is off: FOCALPOINT_AUTH_SECRET is not set")
+        print(f"focalpoint-upload: cannot make a token: {why}", file=sys.stderr)
+        return 2
+    if ttl_s <= 0 or not user.strip():
+        print("focalpoint-upload: --user must not be empty and --ttl must be more than 0", file=sys.stderr)
+        return 2
+    print(mint(settings.auth_secret, user, ttl_s, time.time(), max_bytes=cap))
+    return 0
+
+
+def _work(settings: Settings, signals: StopSignals) -> int:
     from focalpoint_upload.worker import run_worker
 
-    return run_worker(settings)
+    return run_worker(settings, signals)
 
 
 def _sweep(settings: Settings, *, recovering: bool) -> int:
@@ -167,5 +237,24 @@ def _print_settings(*, markdown: bool = False) -> int:
     return 0
 
 
+def run() -> NoReturn:
+    """The console script: :func:`main`, then a quick exit.
+
+    Once nothing of ours runs any more (every non-daemon thread has ended, so a clean stop is complete),
+    the exit handlers run (logging's flush, Sentry's) and the process ends without the interpreter's
+    teardown of the imported libraries, which takes seconds on a loaded machine and does nothing we need."""
+    import atexit
+    import threading
+
+    status = main()
+    main_thread = threading.main_thread()
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not main_thread):
+        sys.exit(status)  # something still runs: the interpreter waits for it, as usual
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()

@@ -8,7 +8,9 @@ over processes (``serve`` with REDIS_URL, and ``worker``), all on one Redis.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,12 +23,13 @@ from dramatiq.brokers.redis import RedisBroker
 
 from config import Settings
 from focalpoint_upload.embedded import EmbeddedRedis
+from focalpoint_upload.lifecycle import StartError, private_dir
 from jobs import RedisJobStore
 from observability.handlers import observability_routes
 from observability.jobs_gauge import JobStateCollector, count_open_jobs
 from observability.metrics import Metrics
 from observability.presence import dramatiq_namespace
-from observability.readiness import accepting_check, redis_check, spool_check, workers_check
+from observability.readiness import accepting_check, alive_check, redis_check, spool_check, workers_check
 from ratelimit import UploadLimits
 
 log = logging.getLogger("focalpoint.service")
@@ -54,10 +57,30 @@ def connect(settings: Settings, url: str, clock: Callable[[], float]) -> Connect
                      make_broker(url, settings.redis_namespace, settings.worker_heartbeat_timeout_s))
 
 
+class ListenError(StartError):
+    exit_status = 2
+
+
+def listen_sockets(port: int, host: str) -> list[socket.socket]:
+    """Bind the front door's port; a port that cannot be had is a one-line :class:`ListenError`."""
+    try:
+        return tornado.netutil.bind_sockets(port, host)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            why = f"port {port} is already in use on {host}"
+        elif exc.errno == errno.EACCES:
+            why = f"no permission to listen on port {port} on {host}"
+        else:
+            why = f"cannot listen on {host}:{port} ({exc.strerror or exc}); check --host or FOCALPOINT_HOST"
+        raise ListenError(f"{why}; choose another port with --port or FOCALPOINT_PORT") from None
+
+
 class Service:
-    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time, *,
+                 watchdog_interval_s: float = 1.0) -> None:
         self.settings = settings
         self.clock = clock
+        self.watchdog_interval_s = watchdog_interval_s
         self.embedded: EmbeddedRedis | None = None
         self.redis_url = settings.redis_url or ""
         self.server: tornado.httpserver.HTTPServer | None = None
@@ -71,15 +94,36 @@ class Service:
         if self.settings.redis_url is None:
             self.embedded = EmbeddedRedis(self.settings.data_dir)
             self.redis_url = self.embedded.start()
+            self.embedded.watch(self.watchdog_interval_s)
         return self.redis_url
 
     async def start(self, *, with_workers: bool | None = None) -> None:
-        """Start everything; ``with_workers`` defaults to True on the embedded default only."""
+        """Start everything; ``with_workers`` defaults to True on the embedded default only.
+
+        The port is bound first, so a busy port fails before anything else runs. A start that fails stops
+        whatever it had started (the embedded Redis included) and raises; :class:`StartError` is a user's
+        error in one line."""
+        s = self.settings
+        private_dir(s.data_dir)
+        if s.spool_dir.resolve().is_relative_to(s.data_dir.resolve()):
+            private_dir(s.spool_dir)
+        else:  # a directory of the operator's choosing: its mode is theirs (spool files are 0600 anyway)
+            s.spool_dir.mkdir(parents=True, exist_ok=True)
+        sockets = listen_sockets(s.port, s.host)
+        try:
+            self._start(sockets, with_workers)
+        except BaseException:
+            for sock in sockets:
+                sock.close()
+            await self.stop(grace_s=0)
+            raise
+
+    def _start(self, sockets: list[socket.socket], with_workers: bool | None) -> None:
         from actors.dispatch import DramatiqDispatcher
         from frontdoor import Frontdoor, make_app, make_server
+        from frontdoor.upload_slots import RedisUploadSlots
 
         s = self.settings
-        s.spool_dir.mkdir(parents=True, exist_ok=True)
         url = self.start_redis()
         parts = connect(s, url, self.clock)
         self._client = client = parts.client
@@ -87,13 +131,13 @@ class Service:
         self.metrics.watch(JobStateCollector(lambda: count_open_jobs(client, s.redis_namespace), self.clock))
         self.frontdoor = Frontdoor(settings=s, store=parts.store, dispatcher=DramatiqDispatcher(parts.broker),
                                    clock=self.clock, metrics=self.metrics,
+                                   slots=RedisUploadSlots(client, s.redis_namespace),
                                    limits=UploadLimits.from_settings(s, url, clock=self.clock))
         if with_workers if with_workers is not None else s.embedded:
             from actors.runtime import start_workers
 
             self.workers = start_workers(s, parts.broker, parts.store, self.clock, client, self.metrics)
         self.server = make_server(make_app(self.frontdoor, self._extra_routes()))
-        sockets = tornado.netutil.bind_sockets(s.port, s.host)
         self.server.add_sockets(sockets)
         self.port = sockets[0].getsockname()[1]
         log.info("frontdoor_listening", extra={"fields": {
@@ -102,18 +146,23 @@ class Service:
     def _extra_routes(self) -> list[Any]:
         from frontdoor.core import redis_core
         from frontdoor.pages import page_routes
+        from frontdoor.space import outstanding, pressure_check
         from frontdoor.uploads import upload_routes
 
         s, client, fd = self.settings, self._client, self.frontdoor
         assert client is not None and self.metrics is not None
         checks = {
             "redis": redis_check(client.ping),
-            "spool": spool_check(s.spool_dir),
+            "spool": spool_check(s.spool_dir, pressure_check(s, lambda: outstanding(fd.inflight))),
             "workers": workers_check(client, dramatiq_namespace(s.redis_namespace), s.worker_heartbeat_timeout_s,
                                      self.clock),
             "accepting": accepting_check(lambda: bool(fd.accepting)),
         }
-        return [*observability_routes(registry=self.metrics.registry, checks=checks, executor=fd.executor),
+        liveness = {}
+        if self.embedded is not None:  # down while its watchdog restarts it: this process cannot work
+            liveness["embedded_redis"] = alive_check(self.embedded.alive, "the embedded Redis is not running")
+        return [*observability_routes(registry=self.metrics.registry, checks=checks, executor=fd.executor,
+                                      liveness=liveness),
                 *page_routes(fd), *upload_routes(fd, redis_core(fd, client))]
 
     async def stop(self, grace_s: float | None = None) -> None:
@@ -136,11 +185,13 @@ class Service:
             cleanup_deadline = loop.time() + 5  # the cut uploads fail their jobs and remove their files
             while fd is not None and fd.inflight and loop.time() < cleanup_deadline:
                 await asyncio.sleep(0.05)
-        if self.workers is not None:
-            self.workers.stop()
-        if self.frontdoor is not None:
-            self.frontdoor.executor.shutdown(wait=False, cancel_futures=True)
-        if self._client is not None:
-            self._client.close()
-        if self.embedded is not None:
-            self.embedded.stop()
+        try:
+            if self.workers is not None:
+                self.workers.stop()
+            if self.frontdoor is not None:
+                self.frontdoor.executor.shutdown(wait=False, cancel_futures=True)
+            if self._client is not None:
+                self._client.close()
+        finally:
+            if self.embedded is not None:  # whatever failed above, the private Redis never outlives us
+                self.embedded.stop()

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 import time
 
 from config import Settings
+from focalpoint_upload.lifecycle import StopSignals
 
 log = logging.getLogger("focalpoint.worker")
 
 
-def run_worker(settings: Settings) -> int:
+def run_worker(settings: Settings, signals: StopSignals) -> int:
+    """Run until ``signals`` asks to stop (installed before this is called, so a SIGTERM during start-up
+    stops what has started and exits 0)."""
     from actors.runtime import start_workers
     from focalpoint_upload.service import connect
     from observability.metrics import Metrics
@@ -24,17 +25,17 @@ def run_worker(settings: Settings) -> int:
     metrics = Metrics()
     workers = start_workers(settings, parts.broker, parts.store, time.time, client, metrics)
     stop_metrics = None
-    if settings.worker_metrics_port is not None:
-        port, stop_metrics = serve_metrics(metrics, settings.host, settings.worker_metrics_port)
-        log.info("worker_metrics", extra={"fields": {"host": settings.host, "port": port}})
-    log.info("worker_started", extra={"fields": {"threads": settings.worker_threads}})
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
-    log.info("worker_stopping")
-    workers.stop()
-    if stop_metrics is not None:
-        stop_metrics()
-    client.close()
+    try:
+        if settings.worker_metrics_port is not None:
+            port, stop_metrics = serve_metrics(metrics, settings.host, settings.worker_metrics_port)
+            log.info("worker_metrics", extra={"fields": {"host": settings.host, "port": port}})
+        if not signals.requested:
+            log.info("worker_started", extra={"fields": {"threads": settings.worker_threads}})
+        signals.wait()
+        log.info("worker_stopping")
+    finally:
+        workers.stop()
+        if stop_metrics is not None:
+            stop_metrics()
+        client.close()
     return 0

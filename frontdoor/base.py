@@ -1,4 +1,9 @@
-"""The base handler: request ids, JSON bodies, and the one place where errors are rendered."""
+"""The base handler: request ids, auth, JSON bodies, and the one place where errors are rendered.
+
+Auth: every handler that sets ``requires_auth`` (the default) gets its :attr:`BaseHandler.principal` in
+``prepare``, before any body byte is read; a handler that overrides ``prepare`` calls :meth:`authenticate`
+first thing. A request without an acceptable token is answered 401 there and then.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,14 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Awaitable
 from typing import Any
 
 import tornado.web
 
+from frontdoor.auth import AuthError, Principal
 from frontdoor.context import Frontdoor
-from frontdoor.errors import ApiError, unavailable
+from frontdoor.errors import ApiError, method_not_allowed, unavailable
 from jobs import StoreUnavailable
 
 log = logging.getLogger("focalpoint.frontdoor")
@@ -20,10 +27,15 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class BaseHandler(tornado.web.RequestHandler):
+    """Every API handler. A method the handler does not implement (or one Tornado does not know) is a JSON 405
+    with ``Allow``, rendered like every other error: handlers only define the methods they serve."""
+
     fd: Frontdoor
+    requires_auth = True  # False only for what anyone may see (the published limits, 404s)
 
     def initialize(self, fd: Frontdoor) -> None:
         self.fd = fd
+        self._principal: Principal | None = None
         self.started = time.monotonic()
         given = self.request.headers.get("X-Request-Id", "")
         self.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
@@ -31,6 +43,32 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def set_default_headers(self) -> None:
         self.set_header("Cache-Control", "no-store")
+
+    def prepare(self) -> Awaitable[None] | None:
+        if self.requires_auth:
+            self.authenticate()
+        return None
+
+    def authenticate(self) -> Principal:
+        """Set :attr:`principal` from the ``Authorization`` header, or raise the 401 (an :class:`ApiError`)."""
+        try:
+            self._principal = self.fd.auth.principal_for(self.request.headers.get("Authorization"), self.fd.clock())
+        except AuthError as exc:
+            raise ApiError(401, exc.code, exc.description, headers={"WWW-Authenticate": exc.challenge()}) from None
+        return self._principal
+
+    @property
+    def principal(self) -> Principal:
+        """Who is asking (``.key``: the owner key of jobs and limiter keys). Set by :meth:`authenticate`."""
+        if self._principal is None:
+            raise RuntimeError("authenticate() has not run for this request")
+        return self._principal
+
+    def upload_limit(self) -> int:
+        """The largest file this request may upload: the setting, or the token's ``max_bytes`` if smaller."""
+        cap = self.fd.settings.max_upload_bytes
+        principal = self._principal
+        return min(cap, principal.max_bytes) if principal is not None and principal.max_bytes else cap
 
     def write_json(self, status: int, body: dict[str, Any]) -> None:
         self.set_status(status)
@@ -52,6 +90,8 @@ class BaseHandler(tornado.web.RequestHandler):
         elif isinstance(exc, StoreUnavailable):
             log.error("store_unavailable", extra={"fields": {"requestId": self.request_id, "error": str(exc)}})
             error = unavailable("The job store is unreachable; try again shortly.")
+        elif isinstance(exc, tornado.web.HTTPError) and exc.status_code == 405:
+            error = method_not_allowed(self.request.method or "", self.allowed_methods())
         elif isinstance(exc, tornado.web.HTTPError):
             error = ApiError(exc.status_code, _http_code(exc.status_code), exc.log_message or self._reason)
         else:
@@ -64,6 +104,15 @@ class BaseHandler(tornado.web.RequestHandler):
         if isinstance(value, StoreUnavailable):
             return  # logged in write_error without a stack
         super().log_exception(typ, value, tb)
+
+    @classmethod
+    def allowed_methods(cls) -> tuple[str, ...]:
+        """The methods this handler implements (what ``Allow`` lists on a 405)."""
+        unimplemented = tornado.web.RequestHandler.get  # Tornado's stub that raises HTTPError(405)
+        return tuple(m for m in cls.SUPPORTED_METHODS if getattr(cls, m.lower(), unimplemented) is not unimplemented)
+
+    def method_allowed(self) -> bool:
+        return (self.request.method or "") in self.allowed_methods()
 
     def client_ip(self) -> str:
         """The client's address: the socket peer, or what a trusted proxy says (FOCALPOINT_TRUSTED_PROXIES)."""
@@ -78,5 +127,7 @@ def _http_code(status: int) -> str:
 
 
 class NotFoundHandler(BaseHandler):
+    requires_auth = False
+
     def prepare(self) -> None:
         raise ApiError(404, "not_found", f"No route for {self.request.method} {self.request.path}.")

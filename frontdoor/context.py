@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, Protocol, TypeVar
 
 from config import Settings
+from frontdoor.auth import Authenticator
+from frontdoor.upload_slots import MemoryUploadSlots, UploadSlots
 from jobs import JobStore
 from observability.metrics import Metrics
 
@@ -33,11 +36,11 @@ class Dispatcher(Protocol):
 class Limits(Protocol):
     """The rate-limit rules as the handlers use them (see ``ratelimit.rules``)."""
 
-    def check_status(self, ip: str) -> Any: ...
+    def check_status(self, ip: str, owner: str | None = None) -> Any: ...
 
-    def check_ingest(self, attempt_id: str) -> Any: ...
+    def check_ingest(self, attempt_id: str, owner: str | None = None) -> Any: ...
 
-    def check_new_upload(self, ip: str) -> Any: ...
+    def check_new_upload(self, ip: str, owner: str | None = None) -> Any: ...
 
     def client_ip(self, peer: str, headers: Any) -> str: ...
 
@@ -54,6 +57,14 @@ class Frontdoor:
     accepting: bool = True  # False once shutdown has begun: new uploads are refused with 503
     inflight: set[Any] = field(default_factory=set)  # upload handlers spooling right now
     metrics: Metrics | None = None
+    # Concurrent-upload caps: the service passes the Redis adapter (shared by all front doors); the default
+    # counts in this process only.
+    slots: UploadSlots = field(default_factory=MemoryUploadSlots)
+    monotonic: Callable[[], float] = time.monotonic  # the minimum-rate windows' clock (tests move it by hand)
+    auth: Authenticator = field(init=False)  # from the settings: who a request's bearer token says it is
+
+    def __post_init__(self) -> None:
+        self.auth = Authenticator.from_settings(self.settings)
 
     async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import redis
 
-from frontdoor.admission import ATTEMPT_ID, _space_problem, limit_error
+from frontdoor.admission import ATTEMPT_ID, limit_error
 from frontdoor.append import Append, Checksum
 from frontdoor.appendfile import AppendWriter, HashStates, durable_size, hash_prefix
 from frontdoor.context import Frontdoor
@@ -37,6 +37,7 @@ from frontdoor.ingest import media_type_allowed
 from frontdoor.locker import Hold, Locker, UploadLeases
 from frontdoor.pace import Pace, RedisCounter
 from frontdoor.resource import Op, Verdict, check_append, decide, expires_at, phase_of
+from frontdoor.space import outstanding, space_problem
 from frontdoor.spool import remove_spool
 from jobs import Event, IllegalTransition, Job, JobNotFound, StaleJob, State, new_job_id
 
@@ -100,7 +101,7 @@ class UploadCore:
         media_type = (new.media_type or "application/octet-stream").split(";", 1)[0].strip().lower()
         if not media_type_allowed(media_type, s.allowed_media_types):
             raise unsupported_media_type(media_type, s.allowed_media_types)
-        space = await fd.call(_space_problem, s, new.length, 0)
+        space = await fd.call(space_problem, s, new.length, outstanding(fd.inflight))
         if space is not None:
             raise insufficient_storage(space)
         if fd.limits is not None:

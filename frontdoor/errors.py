@@ -94,3 +94,34 @@ def append_too_large(limit: int) -> ApiError:
 
 def exceeds_length(total: int) -> ApiError:
     return ApiError(400, "exceeds_upload_length", f"The body would take the upload past its length of {total}.")
+
+
+def attempt_mismatch() -> ApiError:
+    # Says nothing about the recorded job (not its id, size, type or name): it is not this request's to know.
+    return ApiError(422, "attempt_mismatch", "This attempt id was used for a different file. Send a new file with a "
+                                             "new attempt id.")
+
+
+def client_too_slow(min_bytes_per_s: int, window_s: float) -> ApiError:
+    """The body arrived slower than the minimum rate: the connection is closed after this answer."""
+    return ApiError(408, "client_too_slow",
+                    f"The request body arrived slower than {min_bytes_per_s} bytes/s over {window_s:g} s; "
+                    "it was cut off. Send it again on a faster connection.",
+                    headers={"Connection": "close"}, minBytesPerSecond=min_bytes_per_s, windowSeconds=window_s)
+
+
+def too_many_uploads(kind: str, cap: int, retry_after_s: int = 5) -> ApiError:
+    """Over the cap of uploads streaming at once for one client IP or principal (``kind``)."""
+    who = "client address" if kind == "ip" else "user"
+    return ApiError(429, "too_many_uploads",
+                    f"This {who} already has {cap} uploads streaming; wait for one to finish, then send again.",
+                    headers={"Retry-After": str(retry_after_s)}, limit=cap)
+
+
+def method_not_allowed(method: str, allowed: tuple[str, ...]) -> ApiError:
+    return ApiError(405, "method_not_allowed", f"{method} is not allowed here; use {', '.join(allowed) or 'nothing'}.",
+                    headers={"Allow": ", ".join(allowed)}, allowed=list(allowed))
+
+
+def empty_file() -> ApiError:
+    return ApiError(400, "empty_file", "The file is empty (0 bytes); choose a file with content.")

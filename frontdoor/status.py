@@ -4,6 +4,9 @@
   machinery (sha1 of the body, ``If-None-Match`` -> 304) makes an unchanged job cheap to poll.
 - ``DELETE /api/upload/{jobId}``: cancel a job that is not final; its spool file is removed.
 - ``GET /api/upload/config``: the limits a page checks before sending anything.
+
+Status, cancel and retry see only the principal's own jobs: another owner's job is "not found" (404, never 403,
+so an id that exists elsewhere cannot be told from one that does not).
 """
 
 from __future__ import annotations
@@ -42,12 +45,13 @@ class StatusHandler(BaseHandler):
 
     def _lookup(self, ip: str, job_id: str, attempt_id: str) -> tuple[Decision | None, Job | None]:
         """Blocking: check the poll limit, and only if allowed read the job (a refused poll costs one call)."""
-        decision = self.fd.limits.check_status(ip) if self.fd.limits is not None else None
+        owner = self.principal
+        decision = self.fd.limits.check_status(ip, owner.limit_owner) if self.fd.limits is not None else None
         if decision is not None and not decision.allowed:
             return decision, None
         if job_id:
-            return decision, self.fd.store.get(job_id) if len(job_id) <= 64 else None
-        job = self.fd.store.find_by_attempt(attempt_id) if ATTEMPT_ID.match(attempt_id) else None
+            return decision, self.fd.store.get(job_id, owner.key) if len(job_id) <= 64 else None
+        job = self.fd.store.find_by_attempt(attempt_id, owner.key) if ATTEMPT_ID.match(attempt_id) else None
         # An attempt whose upload never completed is free: nothing to attach to, send it (again).
         return decision, None if job is None or job.ingest_failed else job
 
@@ -61,7 +65,7 @@ class StatusHandler(BaseHandler):
 
 class CancelHandler(BaseHandler):
     async def delete(self, job_id: str) -> None:
-        job = await self.fd.call(self.fd.store.get, job_id)
+        job = await self.fd.call(self.fd.store.get, job_id, self.principal.key)
         if job is None:
             raise not_found("upload job with that id")
         was_spooling = job.state == State.SPOOLING
@@ -86,10 +90,17 @@ class CancelHandler(BaseHandler):
 
 
 class ConfigHandler(BaseHandler):
+    requires_auth = False  # the published limits are no secret
+
     def get(self) -> None:
         s = self.fd.settings
+        if self.request.headers.get("Authorization"):
+            try:
+                self.authenticate()  # a valid token's own cap (max_bytes) is the limit this page should check
+            except ApiError:
+                pass  # the token will be refused where it matters; the limits are public anyway
         self.write_json(200, {
-            "maxUploadBytes": s.max_upload_bytes,
+            "maxUploadBytes": self.upload_limit(),
             "allowedMediaTypes": list(s.allowed_media_types),
             "attemptIdPattern": ATTEMPT_ID.pattern,
             "statusPollLimit": s.limit_status_per_ip,
@@ -105,7 +116,7 @@ class RetryHandler(BaseHandler):
     """
 
     async def post(self, job_id: str) -> None:
-        job = await self.fd.call(self.fd.store.get, job_id)
+        job = await self.fd.call(self.fd.store.get, job_id, self.principal.key)
         if job is None:
             raise not_found("upload job with that id")
         if job.state != State.FAILED or job.ingest_failed or job.error_code == "spool_missing":

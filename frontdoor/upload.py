@@ -9,14 +9,19 @@ The request never waits for Gemini. Its life, decided in ``prepare`` (see :mod:`
   sent the whole body turns it into a 502 and the browser re-sends (field notes).
 
 A client that goes away (or stops sending for FOCALPOINT_INGEST_IDLE_TIMEOUT) before the last byte leaves a
-FAILED job with ``client_aborted``, no partial file, and a free attemptId.
+FAILED job with ``client_aborted``, no partial file, and a free attemptId. A body slower than
+FOCALPOINT_MIN_UPLOAD_RATE (:mod:`frontdoor.transfer_rate`) is answered 408 ``client_too_slow`` at once and the
+connection closed, leaving the same: a FAILED job (``client_too_slow``), no file, a free attemptId.
+
+Space: the upload holds what it has written plus a look-ahead that grows with what arrived
+(:mod:`frontdoor.space`); it asks for more as its bytes reach the end of it, and fails 507 when none is left.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 import tornado.web
@@ -24,22 +29,46 @@ from tornado.http1connection import HTTP1Connection
 from tornado.ioloop import IOLoop, PeriodicCallback
 
 from frontdoor.access import AccessLog
-from frontdoor.admission import Admission, admit, replay_or_conflict
+from frontdoor.admission import (
+    MULTIPART_OVERHEAD,
+    Admission,
+    admit,
+    content_length,
+    drain_allowance,
+    replay_or_conflict,
+)
 from frontdoor.base import BaseHandler
-from frontdoor.errors import ApiError, insufficient_storage, too_large, unavailable
+from frontdoor.context import Frontdoor
+from frontdoor.errors import (
+    ApiError,
+    client_too_slow,
+    empty_file,
+    insufficient_storage,
+    method_not_allowed,
+    too_large,
+    unavailable,
+)
+from frontdoor.space import next_reserved_until, outstanding, space_problem
 from frontdoor.spool import SpoolWriter, remove_spool
+from frontdoor.transfer_rate import RateWindow
+from frontdoor.upload_slots import RENEW_EVERY_S, Held, give_back, keep
 from jobs import Event, IllegalTransition, JobNotFound, StaleJob, State, StoreUnavailable
 from observability.sentry import capture_exception
 
 log = logging.getLogger("focalpoint.frontdoor")
 PROGRESS_EVERY_S = 1.0
+MiB = 1024 * 1024
+
+
+def _expects_continue(headers: Any) -> bool:
+    return str(headers.get("Expect", "")).strip().lower() == "100-continue"
 
 
 @tornado.web.stream_request_body
 class UploadHandler(BaseHandler):
-    SUPPORTED_METHODS = ("POST",)  # anything else is a 405 before prepare() claims a job or opens a file
-
-    async def prepare(self) -> None:
+    def initialize(self, fd: Frontdoor) -> None:
+        # Set here, not in prepare(): an error Tornado answers before prepare() still ends in on_finish().
+        super().initialize(fd)
         self.access = AccessLog(self)
         self.admission: Admission | None = None
         self.spool: SpoolWriter | None = None
@@ -48,17 +77,42 @@ class UploadHandler(BaseHandler):
         self.progress_at = 0.0
         self.progress_busy = False
         self.ticker: PeriodicCallback | None = None
+        self.slots: Held | None = None  # concurrent-upload slots, taken by admit() for a new upload
+        self.slots_renewed_at = time.monotonic()
+        self.reserved_until = 0  # spool offset this upload may write up to without asking for more space
+        self.drain_from = 0  # body bytes read when the request was refused; the drain counts from there
+
+    async def prepare(self) -> None:
+        self.authenticate()  # 401 before anything else, and before any body byte is read
         s = self.fd.settings
         # Our own limits are enforced below (413 for the file, the drain bound for refusals); Tornado's only
-        # backstops them, a little above, so that its bare 400 never answers a request we could answer well.
-        self.connection.set_max_body_size(max(s.max_upload_bytes + 16 * 1024 * 1024, s.drain_limit_bytes))
-        try:
-            self.admission = await admit(self)
-        except StoreUnavailable:
-            # Answer 503 after draining like any refusal: an early answer is a 502 at the proxy (field notes).
-            log.error("store_unavailable", extra={"fields": {"requestId": self.request_id}})
-            self.admission = Admission(refusal=unavailable("The job store is unreachable; try again shortly."))
-        if self.admission.job is not None:
+        # backstops them above anything we drain, so that its bare 400 never answers a request we could answer.
+        self.connection.set_max_body_size(s.max_upload_bytes + MULTIPART_OVERHEAD + drain_allowance(s) + MiB)
+        if not self.method_allowed():
+            # Drained and answered like any refusal (after the body, the method's stub raises the 405 that the
+            # base handler renders): the connection stays usable for the next request; nothing is claimed.
+            self.admission = Admission(refusal=method_not_allowed(self.request.method or "", self.allowed_methods()))
+        else:
+            try:
+                self.admission = await admit(self)
+            except StoreUnavailable:
+                # Answer 503 after draining like any refusal: an early answer is a 502 at the proxy (field notes).
+                log.error("store_unavailable", extra={"fields": {"requestId": self.request_id}})
+                self.admission = Admission(refusal=unavailable("The job store is unreachable; try again shortly."))
+        # The minimum rate is judged from here: admission's own Redis calls are not the client's time.
+        self.rate = RateWindow(s.min_upload_rate_bytes, s.min_upload_rate_window_s, self.fd.monotonic)
+        if self.admission.job is None:
+            self._release_slots()  # refused or a replay: a drained request holds no upload slot
+            replay = self.admission.replay
+            length = content_length(self.request.headers.get("Content-Length"))
+            if _expects_continue(self.request.headers) and (replay is None or replay.settle_by_headers(length)):
+                # The client waits for "100 Continue" before it sends the body. Tornado sends it once prepare()
+                # returns, unless the answer is written already: so answer a refusal (or a replay its headers
+                # decide) now, body unsent. A multipart replay needs its body to be checked against the job.
+                await self._answer_without_spool(self.admission)
+                return
+        else:
+            self.reserved_until = next_reserved_until(0, self.admission.job.bytes_total, s.spool_lookahead_bytes)
             self.fd.inflight.add(self)
             self.spool = SpoolWriter(s.spool_dir, self.admission.job.job_id, self.fd.executor)
             try:
@@ -103,19 +157,32 @@ class UploadHandler(BaseHandler):
 
     def _receive(self, chunk: bytes) -> Awaitable[None] | None:
         self.access.body_bytes += len(chunk)
+        self.rate.record(len(chunk))
         self.last_byte_mono = time.monotonic()
         self.access.last_byte_at = self.fd.clock()
         adm = self.admission
         if adm is None or adm.job is None or self.spool is None:
-            if self.access.body_bytes > self.fd.settings.drain_limit_bytes:
-                self._cut("drain_limit", "The refused request's body is larger than the drain limit.")
+            if adm is not None and adm.replay is not None:
+                adm.replay.feed(chunk)
+            if self.access.body_bytes - self.drain_from > drain_allowance(self.fd.settings):
+                self._drain_exceeded()
             return None
         try:
             pieces = adm.parser.feed(chunk) if adm.parser is not None else [chunk]
+        except ApiError as error:
+            return self._fail_ingest(error)
+        target = self.spool.size + sum(len(piece) for piece in pieces)
+        if self.reserved_until < target <= self.fd.settings.max_upload_bytes:
+            return self._reserve_then_write(pieces, target)
+        return self._write_pieces(pieces)
+
+    def _write_pieces(self, pieces: Sequence[bytes | bytearray | memoryview]) -> Awaitable[None] | None:
+        assert self.spool is not None
+        try:
             waits = []
             for piece in pieces:
-                if self.spool.size + len(piece) > self.fd.settings.max_upload_bytes:
-                    raise too_large(self.fd.settings.max_upload_bytes)
+                if self.spool.size + len(piece) > self.upload_limit():
+                    raise too_large(self.upload_limit())
                 wait = self.spool.write(piece)
                 if wait is not None:
                     waits.append(wait)
@@ -123,7 +190,29 @@ class UploadHandler(BaseHandler):
             return self._fail_ingest(error)
         return self._await_writes(waits) if waits else None
 
+    async def _reserve_then_write(self, pieces: Sequence[bytes | bytearray | memoryview], target: int) -> None:
+        """The bytes reach the end of this upload's look-ahead: get the next stretch (or fail 507), then write."""
+        s, adm = self.fd.settings, self.admission
+        assert adm is not None and adm.job is not None
+        until = next_reserved_until(target, adm.job.bytes_total, s.spool_lookahead_bytes)
+        others = outstanding(self.fd.inflight, exclude=self)
+        self.rate.pause()  # our statvfs, not the client's slowness
+        try:
+            problem = await self.fd.call(space_problem, s, until - (self.spool.size if self.spool else 0), others)
+        finally:
+            self.rate.resume()
+        if self.spool is None or adm.job is None:
+            return  # failed or cut meanwhile: the rest is drained
+        if problem is not None:
+            await self._fail_ingest(insufficient_storage(problem))
+            return
+        self.reserved_until = until
+        pending = self._write_pieces(pieces)
+        if pending is not None:
+            await pending
+
     async def _await_writes(self, waits: list[Awaitable[None]]) -> None:
+        self.rate.pause()  # Tornado reads nothing while we wait for the disk: the client is not slow meanwhile
         try:
             for wait in waits:
                 await wait
@@ -133,6 +222,8 @@ class UploadHandler(BaseHandler):
             await self._fail_ingest(insufficient_storage(f"Writing the spool file failed: {exc.strerror}"))
         except Exception as exc:
             await self._internal_error(exc, "spool_write")
+        finally:
+            self.rate.resume()
 
     async def post(self) -> None:
         self.body_done = True  # from here on no progress write may touch the job or the spool
@@ -141,15 +232,13 @@ class UploadHandler(BaseHandler):
         assert adm is not None
         job, spool = adm.job, self.spool
         if job is None or spool is None:
-            if adm.existing is not None:
-                await self._answer_existing(adm.existing.job_id)
-            else:
-                assert adm.refusal is not None
-                self.send_api_error(adm.refusal)
+            await self._answer_without_spool(adm)
             return
         try:
             if adm.parser is not None:
                 adm.parser.close()
+            if spool.size == 0:
+                raise empty_file()  # nothing to send to Gemini: refuse it like any other bad body
         except ApiError as error:
             await self._fail_ingest(error)
             self.send_api_error(error)
@@ -183,10 +272,19 @@ class UploadHandler(BaseHandler):
         self.access.outcome = "accepted"
         self.write_json(202, job.receipt())
 
+    async def _answer_without_spool(self, adm: Admission) -> None:
+        """The answer of a request that spools nothing: a replay (or 409) of its attempt, or its refusal."""
+        if adm.existing is not None:
+            await self._answer_existing(adm.existing.job_id)
+        else:
+            assert adm.refusal is not None
+            self.send_api_error(adm.refusal)
+
     async def _answer_existing(self, job_id: str) -> None:
         """Answer a drained request for an attempt that already has a job: replay it, or 409 if still streaming."""
         job = await self.fd.call(self.fd.store.get, job_id)
-        answer = replay_or_conflict(job, self.fd.settings, self.fd.clock())
+        replay = self.admission.replay if self.admission is not None else None
+        answer = replay_or_conflict(job, self.fd.settings, self.fd.clock(), replay)
         if isinstance(answer, ApiError):
             self.access.outcome = "conflict"
             self.send_api_error(answer)
@@ -203,6 +301,7 @@ class UploadHandler(BaseHandler):
         assert adm is not None
         job, spool = adm.job, self.spool
         adm.job, adm.refusal, self.spool = None, error, None
+        self.drain_from = self.access.body_bytes
         if spool is not None:
             await spool.abort()
         if job is not None:
@@ -219,18 +318,35 @@ class UploadHandler(BaseHandler):
             pass  # the job stays SPOOLING without progress: the sweeper fails it
 
     def on_connection_close(self) -> None:
-        if self.body_done:
+        super().on_connection_close()  # ends Tornado's wait for the body, so the request's task does not linger
+        if self.body_done or self._finished:
             return  # the whole body is here: finish the job; the client just will not see the answer
         self.access.closed = True
         IOLoop.current().add_callback(self._abort, "client_aborted",
                                       "The client closed the connection before the upload finished.")
 
+    def _drain_exceeded(self) -> None:
+        """A refused body goes on past what we drain: answer now (the connection then closes) rather than cut
+        it silently; a direct client reads the answer, a proxy may not (field notes)."""
+        if self._finished or self.access.logged:
+            return
+        self.access.cut = "drain_limit"
+        self.body_done = True
+        self._stop_ticker()
+        adm = self.admission
+        if adm is not None and adm.existing is not None:
+            IOLoop.current().add_callback(self._answer_existing, adm.existing.job_id)
+        else:
+            self.send_api_error(adm.refusal if adm is not None and adm.refusal is not None
+                                else too_large(self.fd.settings.max_upload_bytes))
+
     def _cut(self, code: str, message: str) -> None:
-        """Close the connection ourselves (idle client, endless refused body) and clean up as for an abort."""
+        """Close the connection ourselves (an idle client) and clean up as for an abort."""
         if self.access.logged or self.body_done:
             return
         self.access.cut = code
         self.connection.close()  # no on_connection_close follows: Tornado clears its callbacks
+        super().on_connection_close()  # ...so end Tornado's wait for the body here
         IOLoop.current().add_callback(self._abort, "client_aborted", message)
 
     async def _abort(self, code: str, message: str) -> None:
@@ -247,7 +363,34 @@ class UploadHandler(BaseHandler):
         finally:
             self.access.aborted = True
             self.fd.inflight.discard(self)
+            self._release_slots()
             self.access.write(499)
+
+    def _release_slots(self) -> None:
+        held, self.slots = self.slots, None
+        if held is not None:
+            IOLoop.current().add_callback(give_back, self.fd, held)
+
+    def _too_slow(self) -> None:
+        """The body arrives below the minimum rate: answer 408 client_too_slow now, close, clean up as an abort."""
+        if self.access.logged or self.body_done or self._finished:
+            return
+        self._stop_ticker()
+        self.access.cut = "too_slow"
+        IOLoop.current().add_callback(self._answer_too_slow)
+
+    async def _answer_too_slow(self) -> None:
+        s = self.fd.settings
+        error = client_too_slow(s.min_upload_rate_bytes, s.min_upload_rate_window_s)
+        adm = self.admission
+        if adm is not None and adm.job is not None:
+            await self._fail_ingest(error)  # drop the spool, fail the job (its attempt is free again)
+        elif adm is not None:
+            adm.refusal, adm.existing = error, None  # a drained request: the slow client gets this answer instead
+        if self.body_done or self._finished or self.access.logged:
+            return  # the body completed meanwhile: post() answers with the refusal set above
+        # Answering before the body is complete makes Tornado close the connection once the answer is out.
+        self.send_api_error(error)
 
     # --- periodic: idle cut-off and progress ------------------------------------------------------------------
     def _tick(self) -> None:
@@ -255,8 +398,14 @@ class UploadHandler(BaseHandler):
         if idle > self.fd.settings.ingest_idle_timeout_s:
             self._cut("idle", f"No data arrived for {idle:.0f} s; the upload was cut off.")
             return
+        if self.rate.too_slow():
+            self._too_slow()
+            return
         adm = self.admission
         now = time.monotonic()
+        if self.slots is not None and now - self.slots_renewed_at >= RENEW_EVERY_S:
+            self.slots_renewed_at = now
+            IOLoop.current().add_callback(keep, self.fd, self.slots)
         if adm and adm.job and self.spool and not self.progress_busy and now - self.progress_at >= PROGRESS_EVERY_S:
             self.progress_at = now
             self.progress_busy = True
@@ -279,12 +428,11 @@ class UploadHandler(BaseHandler):
             self.progress_busy = False
 
     def bytes_still_expected(self) -> int:
-        """Bytes this upload will still write to the spool (by its Content-Length, else the size limit)."""
+        """Spool bytes this upload holds beyond what it has written: its look-ahead (see frontdoor.space)."""
         adm, spool = self.admission, self.spool
         if adm is None or adm.job is None or spool is None:
             return 0
-        expected = adm.job.bytes_total if adm.job.bytes_total is not None else self.fd.settings.max_upload_bytes
-        return max(0, expected - spool.size)
+        return max(0, self.reserved_until - spool.size)
 
     @property
     def connection(self) -> HTTP1Connection:
@@ -303,6 +451,7 @@ class UploadHandler(BaseHandler):
         if spool is not None:  # answered without finishing the spool (an error path): never leave a .part open
             IOLoop.current().add_callback(spool.abort)
         self.fd.inflight.discard(self)
+        self._release_slots()
         self.access.write(self.get_status())
 
     def send_api_error(self, error: ApiError) -> None:

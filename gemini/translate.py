@@ -5,6 +5,10 @@ Rules: 408, 429, 500, 502, 503, 504 are transient, except a 429 that waiting wil
 ``QuotaFailure`` with no ``RetryInfo``, a per-day quota, or a retry delay above ``max_retry_delay_s``):
 that is permanent ``quota_exhausted``. Every other 4xx is permanent. Connection errors and timeouts are
 transient without a hint.
+
+It is also the one place that says what a client may read about a Gemini failure (:func:`public_message`):
+a fixed sentence per code. Gemini's own text (``GeminiError.message``, a FAILED file's reason) may carry
+request details, URLs or internal names: it goes to the logs, never into a job's public status.
 """
 
 from __future__ import annotations
@@ -14,12 +18,39 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from gemini.errors import GeminiError, GeminiPermanent, GeminiTransient
+from gemini.errors import GeminiError, GeminiPermanent, GeminiTransient, SessionGone
 
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_RETRY_DELAY_S = 3600.0  # a server asking us to wait longer than an hour means "not today"
 _CODES = {400: "invalid_argument", 401: "unauthenticated", 403: "permission_denied", 404: "not_found",
           409: "conflict", 413: "too_large"}
+
+
+PROCESSING_FAILED = "gemini_processing_failed"
+TRANSIENT_MESSAGE = "Gemini could not be reached or was busy; the upload is retried automatically."
+_PUBLIC: dict[str, str] = {
+    "invalid_argument": "Gemini refused the file as invalid.",
+    "api_key_invalid": "The service's Gemini API key was refused; the operator has to fix it.",
+    "unauthenticated": "Gemini refused the service's credentials; the operator has to fix them.",
+    "permission_denied": "Gemini refused access to the file.",
+    "not_found": "Gemini no longer has the file.",
+    "conflict": "Gemini reported a conflict for this upload.",
+    "too_large": "The file is larger than Gemini accepts.",
+    "quota_exhausted": "The Gemini quota is used up; try again later.",
+    "protocol": "Gemini answered in a way the service does not understand.",
+    "size_mismatch": "Gemini stored a file of another size than was uploaded; upload it again.",
+    "http_error": "Gemini refused the upload.",
+    PROCESSING_FAILED: "Gemini could not process the file (for example an unsupported or damaged format).",
+}
+_PUBLIC_DEFAULT = "Gemini refused the upload."
+
+
+def public_message(error: GeminiError | str) -> str:
+    """What a client may read about ``error`` (or about a failure code): our sentence, never Gemini's text."""
+    if isinstance(error, (GeminiTransient, SessionGone)):
+        return TRANSIENT_MESSAGE
+    code = error.code if isinstance(error, GeminiPermanent) else error
+    return _PUBLIC.get(str(code), _PUBLIC_DEFAULT)
 
 
 def retry_after_header(value: str | None, now: float | None = None) -> float | None:

@@ -2,10 +2,11 @@
 
 from jobs.errors import IllegalTransition, JobError, JobNotFound, StaleJob, StoreUnavailable
 from jobs.machine import FINAL, TRANSITIONS, Event, State, advance, is_final
-from jobs.record import INGEST_FAILURES, Job, new_job_id
+from jobs.record import ANONYMOUS_OWNER, INGEST_FAILURES, Job, new_job_id
 from jobs.store import JobStore, RedisJobStore
 
 __all__ = [
-    "FINAL", "INGEST_FAILURES", "TRANSITIONS", "Event", "IllegalTransition", "Job", "JobError", "JobNotFound",
-    "JobStore", "RedisJobStore", "StaleJob", "State", "StoreUnavailable", "advance", "is_final", "new_job_id",
+    "ANONYMOUS_OWNER", "FINAL", "INGEST_FAILURES", "TRANSITIONS", "Event", "IllegalTransition", "Job", "JobError",
+    "JobNotFound", "JobStore", "RedisJobStore", "StaleJob", "State", "StoreUnavailable", "advance", "is_final",
+    "new_job_id",
 ]

@@ -16,12 +16,16 @@ from jobs.machine import State, is_final
 # whatever file it left is removed at once.
 INGEST_FAILURES = frozenset({
     "client_aborted", "ingest_interrupted", "too_large", "unsupported_media_type", "malformed_multipart",
-    "no_file_part", "multiple_file_parts", "insufficient_storage", "spool_error", "internal",
-    "upload_expired",
+    "no_file_part", "multiple_file_parts", "insufficient_storage", "spool_error", "internal", "empty_file",
+    "client_too_slow", "upload_expired",
 })
 
 # Fields that are never shown to clients: paths on our disks and Gemini session URLs (which grant write access).
-PRIVATE_FIELDS = frozenset({"spool_path", "gemini_upload_url", "client_ip"})
+PRIVATE_FIELDS = frozenset({"spool_path", "gemini_upload_url", "client_ip", "owner"})
+
+# The owner of every job while auth is off (and of records written before jobs had owners). Users' owner keys
+# are "u:..." (frontdoor.auth.Principal), so no user is ever this owner.
+ANONYMOUS_OWNER = "anonymous"
 
 
 def new_job_id() -> str:
@@ -61,6 +65,7 @@ class Job:
     due_at: float | None = None  # when the job's live message is due to run (the sweeper judges lateness by it)
     retried_at: float | None = None  # the last POST .../retry; the job's overall deadline counts from here
     version: int = 0  # bumped by every write; part of the ETag
+    owner: str = ANONYMOUS_OWNER  # the principal's key; its attemptIds are its own, other owners never see it
     resumable: bool | None = None  # made by /api/uploads (tus, IETF draft): spooled by many requests over time
 
     @property

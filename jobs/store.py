@@ -5,8 +5,11 @@ from the state read under WATCH, so a stale writer (a second delivery of a messa
 upload) either applies a legal move or gets :class:`StaleJob`/:class:`IllegalTransition`, never a backwards
 move.
 
-Keys, all under the namespace: ``job:{id}`` (hash), ``attempt:{attemptId}`` (-> job id), ``open`` (sorted set
-of non-final job ids scored by their last update, for the sweeper).
+Keys, all under the namespace: ``job:{id}`` (hash), ``attempt:{owner}:{attemptId}`` (-> job id), ``open`` (sorted
+set of non-final job ids scored by their last update, for the sweeper). AttemptIds are scoped per owner: two
+owners may use the same id and get two jobs. The anonymous owner's attempts keep the key ``attempt:{attemptId}``
+they had before jobs had owners, so records written then are still found (an attemptId never holds a ``:``, so
+the two forms cannot collide).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import redis
 
 from jobs.errors import IllegalTransition, JobNotFound, StaleJob, StoreUnavailable
 from jobs.machine import Event, State, advance, is_final
-from jobs.record import Job
+from jobs.record import ANONYMOUS_OWNER, Job
 
 Clock = Callable[[], float]
 
@@ -30,9 +33,11 @@ class JobStore(Protocol):
         job it is bound to and create nothing. A bound job for which ``reusable`` is true (an attempt whose
         upload never completed) is taken over in the same compare-and-set."""
 
-    def get(self, job_id: str) -> Job | None: ...
+    def get(self, job_id: str, owner: str | None = None) -> Job | None:
+        """The job, or None; given ``owner``, also None when the job belongs to someone else."""
 
-    def find_by_attempt(self, attempt_id: str) -> Job | None: ...
+    def find_by_attempt(self, attempt_id: str, owner: str = ANONYMOUS_OWNER) -> Job | None:
+        """The job ``owner``'s ``attempt_id`` is bound to, or None."""
 
     def transition(self, job_id: str, event: Event, *, expect: State | None = None, **fields: Any) -> Job:
         """Apply ``event`` (and set ``fields``) atomically; ``expect`` also requires the current state."""
@@ -60,23 +65,26 @@ class RedisJobStore:
     def _job_key(self, job_id: str) -> str:
         return f"{self._ns}:job:{job_id}"
 
-    def _attempt_key(self, attempt_id: str) -> str:
-        return f"{self._ns}:attempt:{attempt_id}"
+    def _attempt_key(self, owner: str, attempt_id: str) -> str:
+        if owner == ANONYMOUS_OWNER:
+            return f"{self._ns}:attempt:{attempt_id}"
+        return f"{self._ns}:attempt:{owner}:{attempt_id}"
 
     @property
     def _open_key(self) -> str:
         return f"{self._ns}:open"
 
     # --- reads --------------------------------------------------------------------------------------------
-    def get(self, job_id: str) -> Job | None:
+    def get(self, job_id: str, owner: str | None = None) -> Job | None:
         with _translated():
             raw = cast(dict[bytes, bytes], self._r.hgetall(self._job_key(job_id)))
-        return Job.from_hash(_decode(raw)) if raw else None
+        job = Job.from_hash(_decode(raw)) if raw else None
+        return job if job is not None and (owner is None or job.owner == owner) else None
 
-    def find_by_attempt(self, attempt_id: str) -> Job | None:
+    def find_by_attempt(self, attempt_id: str, owner: str = ANONYMOUS_OWNER) -> Job | None:
         with _translated():
-            job_id = cast(bytes | None, self._r.get(self._attempt_key(attempt_id)))
-        return self.get(_text(job_id)) if job_id else None
+            job_id = cast(bytes | None, self._r.get(self._attempt_key(owner, attempt_id)))
+        return self.get(_text(job_id), owner) if job_id else None
 
     def open_jobs(self, older_than: float | None = None) -> list[str]:
         with _translated():
@@ -86,7 +94,7 @@ class RedisJobStore:
 
     # --- writes -------------------------------------------------------------------------------------------
     def claim(self, job: Job, reusable: Callable[[Job], bool] | None = None) -> Job | None:
-        attempt_key = self._attempt_key(job.attempt_id)
+        attempt_key = self._attempt_key(job.owner, job.attempt_id)
         with _translated(), self._r.pipeline() as pipe:
             while True:
                 try:
@@ -154,12 +162,12 @@ class RedisJobStore:
                     if is_final(new.state):
                         pipe.zrem(self._open_key, job_id)
                         pipe.expire(key, self._ttl)
-                        pipe.expire(self._attempt_key(new.attempt_id), self._ttl)
+                        pipe.expire(self._attempt_key(new.owner, new.attempt_id), self._ttl)
                     else:
                         pipe.zadd(self._open_key, {job_id: new.updated_at})
                         if is_final(old.state):  # retried: it must not expire while it runs again
                             pipe.persist(key)
-                            pipe.persist(self._attempt_key(new.attempt_id))
+                            pipe.persist(self._attempt_key(new.owner, new.attempt_id))
                     pipe.execute()
                     return new
                 except redis.WatchError:

@@ -3,7 +3,8 @@
 They take plain values in ``initialize`` (mount them with a dict of arguments), do not depend on the front
 door's context, and answer without Cache-Control surprises: ``no-store`` everywhere.
 
-- ``/healthz``: 200 ``{"status":"ok"}`` whenever the IOLoop answers at all.
+- ``/healthz``: 200 ``{"status":"ok"}`` whenever the IOLoop answers and every liveness check (instant ones,
+  run inline: e.g. "the embedded Redis runs") passes; else 503 ``{"status":"failing","failing":[...]}``.
 - ``/readyz``: runs every named check in the executor (concurrently, each bounded by ``timeout_s``);
   200 ``{"status":"ready","checks":{...}}`` or 503 ``{"status":"unready","failing":[{"check","reason"}],...}``.
 - ``/metrics``: the registry in Prometheus text format (OpenMetrics if the scraper asks for it), rendered in
@@ -36,8 +37,16 @@ class _JsonHandler(tornado.web.RequestHandler):
 
 
 class HealthzHandler(_JsonHandler):
+    def initialize(self, liveness: Mapping[str, Check] | None = None) -> None:
+        self.liveness = liveness or {}
+
     async def get(self) -> None:
-        self.write_json(200, {"status": "ok"})
+        failing = [{"check": name, "reason": reason} for name, check in self.liveness.items()
+                   if (reason := run_check(check)) is not None]
+        if failing:
+            self.write_json(503, {"status": "failing", "failing": failing})
+        else:
+            self.write_json(200, {"status": "ok"})
 
     head = get
 
@@ -85,10 +94,11 @@ class MetricsHandler(tornado.web.RequestHandler):
 
 
 def observability_routes(*, registry: CollectorRegistry | None, checks: Mapping[str, Check],
-                         executor: Executor | None = None, readyz_timeout_s: float = 3.0) -> list[Any]:
+                         executor: Executor | None = None, readyz_timeout_s: float = 3.0,
+                         liveness: Mapping[str, Check] | None = None) -> list[Any]:
     """The three routes, ready for ``make_app(fd, extra_routes=...)``; no ``/metrics`` when ``registry`` is None."""
     routes: list[Any] = [
-        (r"/healthz", HealthzHandler),
+        (r"/healthz", HealthzHandler, {"liveness": liveness or {}}),
         (r"/readyz", ReadyzHandler, {"checks": checks, "executor": executor, "timeout_s": readyz_timeout_s}),
     ]
     if registry is not None:

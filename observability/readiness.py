@@ -19,36 +19,59 @@ Check = Callable[[], str | None]
 
 
 def run_check(check: Check) -> str | None:
-    """None when ``check`` passes; its reason (or its exception, as ``Type: message``) when it fails."""
+    """None when ``check`` passes; its reason (or its exception, as ``Type: message``) when it fails.
+
+    Reasons are public (anyone may ask /readyz): an OS error shows its ``strerror``, never the file name,
+    and a Redis error its type only (redis-py's messages name the address: the embedded Redis's socket path)."""
     try:
         return check()
+    except redis.RedisError as exc:
+        return f"Redis did not answer ({type(exc).__name__})"
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc.strerror}" if exc.strerror else type(exc).__name__
     except Exception as exc:
         text = str(exc).splitlines()[0][:200] if str(exc) else ""
         return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def redis_check(ping: Callable[[], object]) -> Check:
-    """Redis answers: ``ping`` is e.g. ``client.ping`` (with the bounded timeouts of ``redis_client``)."""
+    """Redis answers: ``ping`` is e.g. ``client.ping`` (with the bounded timeouts of ``redis_client``).
+
+    The reason names the error's type only: redis-py's messages carry the address (for the embedded Redis,
+    its socket path), which is nobody's business outside the host."""
 
     def check() -> str | None:
-        return None if ping() else "Redis did not answer PING"
+        try:
+            return None if ping() else "Redis did not answer PING"
+        except redis.RedisError as exc:
+            return f"Redis did not answer ({type(exc).__name__})"
 
     return check
 
 
-def spool_check(spool_dir: Path) -> Check:
-    """The spool directory exists and a file can be created, written and removed in it."""
+def alive_check(alive: Callable[[], bool], reason: str) -> Check:
+    """For /healthz: ``alive`` must be instant and never block (it runs on the IOLoop)."""
+
+    def check() -> str | None:
+        return None if alive() else reason
+
+    return check
+
+
+def spool_check(spool_dir: Path, pressure: Check | None = None) -> Check:
+    """The spool directory exists and a file can be created, written and removed in it; and, with ``pressure``
+    (e.g. ``frontdoor.space.pressure_check``), the volume still has room for new uploads."""
 
     def check() -> str | None:
         if not spool_dir.is_dir():
-            return f"spool directory {spool_dir} does not exist"
+            return "the spool directory does not exist"
         fd, name = tempfile.mkstemp(prefix=".readyz-", dir=spool_dir)
         try:
             os.write(fd, b"ok")
         finally:
             os.close(fd)
             os.unlink(name)
-        return None
+        return pressure() if pressure is not None else None
 
     return check
 

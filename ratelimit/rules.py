@@ -13,6 +13,11 @@ Which call counts what:
 - :meth:`UploadLimits.check_status` — every status poll counts once against the client's IP
   (``limit_status_per_ip``, default 60/minute).
 
+Owners (``owner``: the principal's key when auth is on, None for the anonymous principal): the per-attempt and
+per-IP counters are per owner and IP (one user never spends another's quota behind a shared address), and new
+uploads of an authenticated owner count against that owner wherever they come from (a user cannot multiply the
+quota by using more addresses). With auth off every counter is keyed as before: by IP, by attemptId.
+
 IPs are keyed with :func:`~ratelimit.client_ip.ip_key` (IPv6 per /64). Resolve the client first with
 :meth:`UploadLimits.client_ip` (peer + trusted proxies' forwarding header), not with the raw peer behind a proxy.
 Storage unreachable: status fails open or closed per ``ratelimit_fail_open_status`` (default open); new uploads
@@ -82,29 +87,39 @@ class UploadLimits:
         """The client address for a request from ``peer`` (see :func:`ratelimit.client_ip.client_ip`)."""
         return client_ip(peer, headers, self.trusted_proxies, header=self.forwarding_header)
 
-    def check_status(self, ip: str) -> Decision:
-        """Count one status poll against ``ip``."""
-        return self.limiter.hit(self.status, ip_key(ip))
+    def check_status(self, ip: str, owner: str | None = None) -> Decision:
+        """Count one status poll against ``ip`` (of ``owner``)."""
+        return self.limiter.hit(self.status, *_scoped(owner, ip_key(ip)))
 
-    def peek_status(self, ip: str) -> Decision:
-        """The status limit for ``ip`` without counting."""
-        return self.limiter.peek(self.status, ip_key(ip))
+    def peek_status(self, ip: str, owner: str | None = None) -> Decision:
+        """The status limit for ``ip`` (of ``owner``) without counting."""
+        return self.limiter.peek(self.status, *_scoped(owner, ip_key(ip)))
 
-    def check_ingest(self, attempt_id: str) -> Decision:
-        """Count one upload request for ``attempt_id`` (never for a replay of a completed spool)."""
-        return self.limiter.hit(self.ingest, attempt_id)
+    def check_ingest(self, attempt_id: str, owner: str | None = None) -> Decision:
+        """Count one upload request for ``owner``'s ``attempt_id`` (never for a replay of a completed spool)."""
+        return self.limiter.hit(self.ingest, *_scoped(owner, attempt_id))
 
-    def peek_ingest(self, attempt_id: str) -> Decision:
-        """The per-attempt limit for ``attempt_id`` without counting (for replays)."""
-        return self.limiter.peek(self.ingest, attempt_id)
+    def peek_ingest(self, attempt_id: str, owner: str | None = None) -> Decision:
+        """The per-attempt limit for ``owner``'s ``attempt_id`` without counting (for replays)."""
+        return self.limiter.peek(self.ingest, *_scoped(owner, attempt_id))
 
-    def check_new_upload(self, ip: str) -> Decision:
-        """Count one new attemptId against ``ip`` (only for an attempt that has no job yet)."""
-        return self.limiter.hit(self.new_uploads, ip_key(ip))
+    def check_new_upload(self, ip: str, owner: str | None = None) -> Decision:
+        """Count one new attemptId against ``owner`` (if given; else against ``ip``): only for an attempt that
+        has no job yet."""
+        return self.limiter.hit(self.new_uploads, *_new_upload_key(owner, ip))
 
-    def peek_new_upload(self, ip: str) -> Decision:
-        """The new-uploads limit for ``ip`` without counting."""
-        return self.limiter.peek(self.new_uploads, ip_key(ip))
+    def peek_new_upload(self, ip: str, owner: str | None = None) -> Decision:
+        """The new-uploads limit for ``owner`` (or ``ip``) without counting."""
+        return self.limiter.peek(self.new_uploads, *_new_upload_key(owner, ip))
 
     def close(self) -> None:
         self.limiter.close()
+
+
+def _scoped(owner: str | None, key: str) -> tuple[str, ...]:
+    # Two parts for an owner's key, one for the anonymous owner's: the same counters as before owners existed.
+    return (key,) if owner is None else (owner, key)
+
+
+def _new_upload_key(owner: str | None, ip: str) -> tuple[str, ...]:
+    return (owner,) if owner is not None else (ip_key(ip),)  # an owner key ("u:...") is never an address

@@ -1,4 +1,5 @@
 // HTTP with the front door: the upload POST (XHR, retried on the same attemptId), status, cancel, config.
+// Every request carries the page's bearer token when it has one (see authToken).
 
 export class UploadError extends Error {
   constructor(status, code, message) {
@@ -37,6 +38,35 @@ function abortError() {
   return new DOMException('The upload was cancelled.', 'AbortError');
 }
 
+/** @type {string | null} */
+let token = null;
+
+/**
+ * The bearer token this page sends, or '' when it has none (the service then runs without auth). FocalPoint's
+ * app puts it in `<meta name="focalpoint-upload-token" content="…">`; for trying the service out it may instead
+ * come in the URL fragment, `#token=…` (a fragment never leaves the browser). Read once.
+ * @returns {string}
+ */
+export function authToken() {
+  if (token === null) {
+    const meta = document.querySelector('meta[name="focalpoint-upload-token"]');
+    const fromMeta = (meta && meta.getAttribute('content')) || '';
+    const fromHash = new URLSearchParams(location.hash.slice(1)).get('token') || '';
+    token = (fromMeta || fromHash).trim();
+  }
+  return token;
+}
+
+/**
+ * `headers` plus the Authorization header when the page has a token.
+ * @param {Record<string, string>} [headers]
+ * @returns {Record<string, string>}
+ */
+export function withAuth(headers = {}) {
+  const t = authToken();
+  return t ? { ...headers, Authorization: `Bearer ${t}` } : headers;
+}
+
 function parseJson(text) {
   try { return text ? JSON.parse(text) : null; } catch { return null; }
 }
@@ -47,7 +77,7 @@ function errorOf(status, body, fallback) {
 }
 
 export async function getConfig() {
-  const res = await fetch('/api/upload/config', { cache: 'no-store' });
+  const res = await fetch('/api/upload/config', { cache: 'no-store', headers: withAuth() });
   if (!res.ok) throw errorOf(res.status, await res.json().catch(() => null), 'The upload limits could not be read.');
   return res.json();
 }
@@ -58,7 +88,7 @@ export async function getConfig() {
  */
 export async function fetchStatus(who, etag) {
   const query = who.jobId ? `jobId=${encodeURIComponent(who.jobId)}` : `attemptId=${encodeURIComponent(who.attemptId)}`;
-  const headers = etag ? { 'If-None-Match': etag } : {};
+  const headers = withAuth(etag ? { 'If-None-Match': etag } : {});
   try {
     const res = await fetch(`/api/upload/status?${query}`, { cache: 'no-store', headers });
     const body = res.status === 304 ? null : await res.json().catch(() => null);
@@ -77,7 +107,8 @@ export async function fetchStatus(who, etag) {
 /** DELETE the job. Resolves {status, doc, error}; status 0 means the network failed. */
 export async function cancelJob(jobId) {
   try {
-    const res = await fetch(`/api/upload/${encodeURIComponent(jobId)}`, { method: 'DELETE', cache: 'no-store' });
+    const res = await fetch(`/api/upload/${encodeURIComponent(jobId)}`,
+      { method: 'DELETE', cache: 'no-store', headers: withAuth() });
     const body = await res.json().catch(() => null);
     return { status: res.status, doc: res.ok ? body : null, error: res.ok ? null : body?.error ?? null };
   } catch {
@@ -94,6 +125,7 @@ function sendOnce(file, mediaType, attemptId, onProgress, signal) {
     xhr.setRequestHeader('Content-Type', mediaType);
     xhr.setRequestHeader('X-File-Name', encodeURIComponent(file.name));
     xhr.setRequestHeader('X-Attempt-Id', attemptId);
+    for (const [name, value] of Object.entries(withAuth())) xhr.setRequestHeader(name, value);
     xhr.upload.addEventListener('progress', (e) => onProgress(e.loaded, e.lengthComputable ? e.total : file.size));
     xhr.upload.addEventListener('load', () => onProgress(file.size, file.size));
     xhr.addEventListener('load', () => resolve({

@@ -15,6 +15,34 @@ REDIS_URL = os.environ.get("FOCALPOINT_TEST_REDIS_URL", "redis://127.0.0.1:6379/
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if a redis-server it started is still alive (and end those, so none stays behind).
+
+    "It started" = the server works in this run's temp tree (redis-server sets its working directory to its
+    ``dir``; every test's server has it under ``tmp_path``). Other runs on the machine have their own tree.
+    (Redis overwrites its environment with its process title, so an environment marker would not do.)"""
+    from focalpoint_upload import procfs
+
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None:
+        return
+    left = procfs.redis_servers(under=factory.getbasetemp())
+    if not left:
+        return
+    details = [f"pid {pid} in {procfs.cwd(pid) or '?'}" for pid in left]
+    for pid in left:
+        procfs.terminate(pid, timeout_s=5)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    message = f"{len(left)} redis-server(s) started by this test run outlived it: " + "; ".join(details)
+    if reporter is not None:
+        reporter.line("")
+        reporter.write_sep("=", "LEFT BEHIND", red=True)
+        reporter.write_line(message)
+    else:
+        print(message)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def require(reason: str) -> None:
     """A missing real dependency fails the test in CI and skips it elsewhere."""
     if IN_CI:

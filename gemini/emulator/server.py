@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import socket
 import threading
 from collections.abc import Callable
 from types import TracebackType
+from typing import Protocol
 
 import tornado.httpserver
 import tornado.netutil
@@ -108,18 +110,48 @@ class EmulatorServer:
         self.stop()
 
 
+class StopSource(Protocol):
+    """Where a stop request comes from (``focalpoint_upload.lifecycle.StopSignals`` is one)."""
+
+    def attach(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None: ...
+
+    def detach(self, loop: asyncio.AbstractEventLoop) -> None: ...
+
+
+class _Signals:
+    """SIGTERM and SIGINT stop the server cleanly."""
+
+    def attach(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, callback)
+
+    def detach(self, loop: asyncio.AbstractEventLoop) -> None:
+        pass  # the loop resets them when it closes, after the server has stopped
+
+
 def serve(host: str = "127.0.0.1", port: int = 8099, api_key: str = "emulator-key", *,
-          config: EmulatorConfig | None = None, on_ready: Callable[[int], None] | None = None) -> None:
-    """Serve the emulator until the process is stopped. ``on_ready(port)`` runs once listening (with
-    ``port=0`` that is how a caller learns the port)."""
+          config: EmulatorConfig | None = None, on_ready: Callable[[int], None] | None = None,
+          stop: StopSource | None = None) -> None:
+    """Serve the emulator until ``stop`` (default: SIGTERM or SIGINT) asks to stop, then return.
+    ``on_ready(port)`` runs once listening, with the stop already hooked up (with ``port=0`` that is how a
+    caller learns the port)."""
     cfg = config or EmulatorConfig()
     cfg.api_key = api_key
+    source = stop or _Signals()
 
     async def main() -> None:
-        _, bound = _listen(make_app(Emulator(cfg)), host, port)
-        log.info("gemini emulator listening on http://%s:%d", host, bound)
-        if on_ready is not None:
-            on_ready(bound)
-        await asyncio.Event().wait()
+        loop = asyncio.get_running_loop()
+        stopping = asyncio.Event()
+        source.attach(loop, stopping.set)
+        try:
+            server, bound = _listen(make_app(Emulator(cfg)), host, port)
+            log.info("gemini emulator listening on http://%s:%d", host, bound)
+            if on_ready is not None and not stopping.is_set():
+                on_ready(bound)
+            await stopping.wait()
+            server.stop()
+            await server.close_all_connections()
+        finally:
+            source.detach(loop)
 
     asyncio.run(main())

@@ -476,7 +476,7 @@ class Driver:
                 return
             if up.abort_at is not None:
                 return  # refused before the client gave up: nothing was accepted
-            if status in (409, 503) or (status == 429 and code == "rate_limited"):
+            if status in (409, 503) or (status == 429 and code in ("rate_limited", "too_many_uploads")):
                 try:
                     wait = float(headers.get("retry-after", "1"))
                 except ValueError:

@@ -49,7 +49,7 @@ def test_same_attempt_while_streaming_gets_409_after_its_body_is_drained(service
     answer = streaming.finish()
     assert answer.startswith(b"HTTP/1.1 202")
     streaming.close()
-    third = upload_raw(service.port, 8 * MiB, att)
+    third = upload_raw(service.port, 8 * MiB, att, extra={"X-File-Name": ""})  # the same file: no name either
     assert third.status == 200 and third.headers["idempotent-replayed"] == "true"
 
 

@@ -37,8 +37,10 @@ def test_multipart_upload_spools_only_the_file_part(service: RunningService) -> 
     assert status["state"] == "SPOOLED"
 
 
-def test_empty_body_is_a_valid_upload_of_zero_bytes(service: RunningService) -> None:
-    r = request(service.port, "POST", "/api/upload",
-                {"X-Attempt-Id": attempt_id(), "Content-Type": "text/plain"}, b"")
-    assert r.status == 202, r.body
-    assert r.json["bytesReceived"] == 0
+def test_an_empty_body_is_refused_as_empty_file(service: RunningService) -> None:
+    # Issue 11: a zero-byte file is no upload (tests/security/test_empty_file.py covers every way in).
+    att = attempt_id()
+    r = request(service.port, "POST", "/api/upload", {"X-Attempt-Id": att, "Content-Type": "text/plain"}, b"")
+    assert r.status == 400, r.body
+    assert r.json["error"]["code"] == "empty_file"
+    assert service.frontdoor.store.find_by_attempt(att) is None

@@ -157,17 +157,21 @@ def test_other_methods_are_405_and_claim_nothing(service: RunningService) -> Non
     assert_nothing_left(service)
 
 
-def test_room_promised_to_running_uploads_counts_against_new_ones(make_service) -> None:  # type: ignore[no-untyped-def]
-    from frontdoor.spool import free_bytes
-
-    svc = make_service()
-    spool = svc.service.settings.spool_dir
-    # Leave room for one 30 MiB upload beside the reserve, not for two.
-    svc.frontdoor.settings = svc.service.settings.replace(min_free_bytes=free_bytes(spool) - 45 * MiB)
+def test_a_declared_size_reserves_nothing_up_front_and_space_runs_out_for_the_late_upload(make_service) -> None:  # type: ignore[no-untyped-def]
+    # Room for one 30 MiB upload, not for two. The first declares 30 MiB but has sent 1 MiB: it holds that and
+    # a look-ahead, not its declared size, so the second (all sent at once) gets the room and its 202; the
+    # first then runs out of space half-way and fails 507, leaving no file.
+    svc = make_service(spool_cap_bytes=45 * MiB)
     first = PartialUpload(svc.port, 30 * MiB, attempt_id())
     first.send(1 * MiB)
     wait_for(lambda: svc.frontdoor.inflight)
     second = upload_raw(svc.port, 30 * MiB, attempt_id())
-    assert second.status == 507
-    assert first.finish().startswith(b"HTTP/1.1 202")
+    assert second.status == 202
+    answer = first.finish()
     first.close()
+    assert answer.startswith(b"HTTP/1.1 507"), answer[:200]
+    spool = svc.service.settings.spool_dir
+    wait_for(lambda: [p.name for p in spool.iterdir()] == [second.json["jobId"]])
+    # A declared size that cannot fit beside what is on disk is refused at once (after the drain).
+    third = upload_raw(svc.port, 30 * MiB, attempt_id())
+    assert third.status == 507

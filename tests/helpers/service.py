@@ -30,8 +30,8 @@ class RunningService:
     """``Service`` on its own asyncio loop in a thread; ``stop()`` shuts it down."""
 
     def __init__(self, settings: Settings, *, with_workers: bool = False,
-                 clock: Callable[[], float] = time.time) -> None:
-        self.service = Service(settings, clock=clock)
+                 clock: Callable[[], float] = time.time, **service_args: Any) -> None:
+        self.service = Service(settings, clock=clock, **service_args)
         self.loop = asyncio.new_event_loop()
         started = threading.Event()
         self.error: BaseException | None = None

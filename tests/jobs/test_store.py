@@ -155,3 +155,20 @@ def test_a_retried_job_is_open_again_and_no_longer_expires(redis_client: redis.R
     assert redis_client.ttl(f"{namespace}:job:{job.job_id}") == -1
     assert redis_client.ttl(f"{namespace}:attempt:{job.attempt_id}") == -1
     assert store.open_jobs() == [job.job_id]
+
+
+def test_attempt_ids_are_scoped_per_owner(redis_client: redis.Redis, namespace: str, clock: FakeClock) -> None:
+    store = make_store(redis_client, namespace, clock)
+    anon, alice, bob = new_job(clock), new_job(clock).with_(owner="u:alice"), new_job(clock).with_(owner="u:bob")
+    assert store.claim(anon) is None and store.claim(alice) is None and store.claim(bob) is None  # three jobs
+    assert store.find_by_attempt("attempt-0001").job_id == anon.job_id  # the anonymous owner by default
+    assert store.find_by_attempt("attempt-0001", "u:alice").job_id == alice.job_id
+    assert store.find_by_attempt("attempt-0001", "u:bob").job_id == bob.job_id
+    assert store.find_by_attempt("attempt-0001", "u:carol") is None
+    assert store.get(alice.job_id, "u:bob") is None and store.get(alice.job_id, "u:alice") is not None
+    assert store.get(alice.job_id).owner == "u:alice"  # no owner given: the actors see every job
+    # The anonymous owner keeps the key layout of the records written before jobs had owners.
+    assert redis_client.get(f"{namespace}:attempt:attempt-0001") == anon.job_id.encode()
+    store.transition(alice.job_id, Event.FAIL, error_code="client_aborted")
+    assert 0 < redis_client.ttl(f"{namespace}:attempt:u:alice:attempt-0001") <= 3600  # final: the owner's key expires
+    assert redis_client.ttl(f"{namespace}:attempt:attempt-0001") == -1

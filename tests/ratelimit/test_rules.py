@@ -65,3 +65,17 @@ def test_from_settings_needs_a_url(tmp_path: Path) -> None:
     rules = UploadLimits.from_settings(settings, "unix:///nonexistent.sock")
     assert rules.limiter is not None
     rules.close()
+
+
+def test_owners_have_their_own_counters(limits: UploadLimits) -> None:
+    # New uploads: an owner's quota, whatever the address; the anonymous owner (None) is keyed by address.
+    assert [limits.check_new_upload(f"198.51.100.{i}", "u:alice").allowed for i in range(4)] == [True] * 3 + [False]
+    assert limits.check_new_upload("198.51.100.1", "u:bob").allowed
+    assert limits.peek_new_upload("198.51.100.1").remaining == 3  # the address's own counter was never touched
+    # Status: per owner and address, so a user behind a shared address spends only their own polls.
+    assert [limits.check_status("198.51.100.9", "u:alice").allowed for _ in range(5)] == [True] * 4 + [False]
+    assert limits.check_status("198.51.100.9", "u:bob").allowed
+    assert limits.check_status("198.51.100.9").allowed
+    # Ingest: the same attemptId of two owners is two attempts.
+    assert [limits.check_ingest("att-1", "u:alice").allowed for _ in range(3)] == [True, True, False]
+    assert limits.check_ingest("att-1", "u:bob").allowed and limits.check_ingest("att-1").allowed
