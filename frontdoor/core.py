@@ -25,6 +25,7 @@ from frontdoor.appendfile import AppendWriter, HashStates, durable_size, hash_pr
 from frontdoor.context import Frontdoor
 from frontdoor.errors import (
     bad_request,
+    empty_file,
     insufficient_storage,
     not_found,
     too_large,
@@ -95,7 +96,7 @@ class UploadCore:
         if new.length is None:
             raise bad_request("length_required", "Declare the upload's length (Upload-Length).")
         if new.length == 0:
-            raise bad_request("empty_upload", "An upload needs at least one byte.")
+            raise empty_file()  # as POST /api/upload: nothing to send to Gemini
         if new.length > s.max_upload_bytes:
             raise too_large(s.max_upload_bytes)
         media_type = (new.media_type or "application/octet-stream").split(";", 1)[0].strip().lower()

@@ -23,12 +23,14 @@ from config import Settings
 from frontdoor.append import ALGORITHMS, Checksum, Ended
 from frontdoor.core import Offset
 from frontdoor.errors import ApiError, bad_request
+from frontdoor.filename import clean_file_name
 
 TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = "creation,creation-with-upload,termination,expiration,checksum"
 TUS_BODY = "application/offset+octet-stream"
 DRAFT_BODY = "application/partial-upload"
 DRAFT_VERSIONS = ("6",)
+FILE_NAME_KEYS = ("filename", "name")  # the metadata keys clients name the file by (tus-js-client, Uppy, tuspy)
 EXPOSED = ("Location, Upload-Offset, Upload-Length, Upload-Expires, Upload-Limit, Upload-Complete, Upload-Metadata, "
            "Tus-Resumable, Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Max-Chunk-Size, Tus-Checksum-Algorithm, "
            "X-Request-Id, Retry-After")
@@ -79,7 +81,7 @@ class Protocol:
             raise bad_request("length_required", "Deferred lengths are not supported; send Upload-Length.")
         length = _number(headers.get("Upload-Length"), "Upload-Length")
         return Creation(length=length,
-                        file_name=_file_name(meta.get("filename") or meta.get("name")),
+                        file_name=clean_file_name(meta.get("filename") or meta.get("name")),
                         media_type=meta.get("filetype") or meta.get("type"),
                         attempt_id=headers.get("X-Attempt-Id") or meta.get("attemptId") or None)
 
@@ -188,19 +190,10 @@ def parse_metadata(raw: str) -> dict[str, str]:
         try:
             out[key] = base64.b64decode(value.strip(), validate=True).decode("utf-8") if value.strip() else ""
         except (binascii.Error, UnicodeDecodeError):
-            raise bad_request("bad_metadata", f"Upload-Metadata value of {key!r} is not base64 UTF-8.") from None
+            # A file name that is no UTF-8 text is refused as X-File-Name's is on POST /api/upload.
+            code = "bad_file_name" if key in FILE_NAME_KEYS else "bad_metadata"
+            raise bad_request(code, f"Upload-Metadata value of {key!r} is not base64 UTF-8.") from None
     return out
-
-
-def _file_name(raw: str | None) -> str | None:
-    """A file name, never a path (as ``X-File-Name`` on ``POST /api/upload``); 400 for one we cannot keep."""
-    if not raw:
-        return None
-    name = raw.replace("\\", "/").rsplit("/", 1)[-1]
-    if not name or len(name) > 1024 or any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise bad_request("bad_file_name", "The file name in Upload-Metadata is empty, too long or has control "
-                                           "characters.")
-    return name
 
 
 def _media(headers: dict[str, str]) -> str:

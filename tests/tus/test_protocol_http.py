@@ -99,7 +99,8 @@ def test_limits_apply_at_creation(service: Any) -> None:
     assert uppy.status == 201  # Uppy's name/type keys
     head = request(service.port, "HEAD", uppy.headers["location"], TUS)
     assert parse_metadata(head.headers["upload-metadata"]) == {"filename": "a.pdf", "filetype": "application/pdf"}
-    assert create(service.port, 0).json["error"]["code"] == "empty_upload"
+    empty = create(service.port, 0)
+    assert empty.status == 400 and empty.json["error"]["code"] == "empty_file"  # as POST /api/upload
 
 
 def test_creation_with_upload_and_a_patch_too_large_after_the_body_is_drained(make_service: Any) -> None:

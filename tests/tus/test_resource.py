@@ -66,12 +66,23 @@ def _creation_name(name: str) -> str | None:
     return Tus(load_settings({})).creation({"Upload-Length": "5", "Upload-Metadata": meta}).file_name
 
 
-def test_a_file_name_from_metadata_is_a_name_never_a_path() -> None:
+def test_a_file_name_from_metadata_goes_through_the_one_sanitiser() -> None:
     assert _creation_name("../x/../clip.mp4") == "clip.mp4"
     assert _creation_name("C:\\a\\b.pdf") == "b.pdf"
+    # Cleaned as X-File-Name and the multipart filename are (frontdoor.filename), not refused.
+    assert _creation_name("a\nb\x1b[31m.mp4\u202e") == "ab.mp4"
+    assert _creation_name("../..") is None
+    assert _creation_name("x" * 300 + ".mp4") == "x" * 251 + ".mp4"
+
+
+def test_a_file_name_that_is_no_utf8_text_is_400_bad_file_name() -> None:
+    meta = "filename " + base64.b64encode(b"\xff\xfe.mp4").decode()
     with pytest.raises(ApiError) as bad:
-        _creation_name("a\nb")
-    assert bad.value.code == "bad_file_name"
+        Tus(load_settings({})).creation({"Upload-Length": "5", "Upload-Metadata": meta})
+    assert bad.value.status == 400 and bad.value.code == "bad_file_name"
+    with pytest.raises(ApiError) as other:
+        parse_metadata("filetype " + base64.b64encode(b"\xff").decode())
+    assert other.value.code == "bad_metadata"
 
 
 def test_metadata_reads_tus_and_uppy_keys() -> None:
