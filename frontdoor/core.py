@@ -40,7 +40,7 @@ from frontdoor.pace import Pace, RedisCounter
 from frontdoor.resource import Op, Verdict, check_append, decide, expires_at, phase_of
 from frontdoor.space import outstanding, space_problem
 from frontdoor.spool import remove_spool
-from jobs import Event, IllegalTransition, Job, JobNotFound, StaleJob, State, new_job_id
+from jobs import ANONYMOUS_OWNER, Event, IllegalTransition, Job, JobNotFound, StaleJob, State, new_job_id
 
 log = logging.getLogger("focalpoint.frontdoor")
 LOCK_TTL_S = 6.0  # a dead front door's lease frees itself this long after its last renewal
@@ -55,6 +55,9 @@ class NewUpload:
     media_type: str | None
     client_ip: str
     request_id: str
+    owner: str = ANONYMOUS_OWNER  # the principal's key: the job's owner; its attempt ids are its own
+    limit_owner: str | None = None  # the owner as the limiter keys it (None: anonymous, keyed by IP)
+    limit: int | None = None  # the largest file this principal may upload (the token's max_bytes); None: setting
 
 
 @dataclass(frozen=True)
@@ -75,10 +78,11 @@ class UploadCore:
     def __init__(self, fd: Frontdoor, locker: Locker, pace: Pace | None = None) -> None:
         self.fd, self.locker, self.pace, self.hashes = fd, locker, pace, HashStates()
 
-    async def paced(self, job_id: str) -> None:
-        """Count a request on an existing upload (PATCH, HEAD, DELETE); 429 beyond the per-upload rate."""
+    async def paced(self, job_id: str, owner: str) -> None:
+        """Count a request on an existing upload (PATCH, HEAD, DELETE); 429 beyond the per-upload rate. Counted
+        per owner: a stranger's requests for an upload URL never spend its owner's budget."""
         if self.pace is not None and len(job_id) <= 64:
-            error = await self.fd.call(self.pace.check, job_id)
+            error = await self.fd.call(self.pace.check, f"{owner}/{job_id}")
             if error is not None:
                 raise error
 
@@ -90,15 +94,16 @@ class UploadCore:
         if new.attempt_id is not None and not ATTEMPT_ID.match(new.attempt_id):
             raise bad_request("bad_attempt_id", "The attempt id must be 8-128 characters of A-Z a-z 0-9 _ -.")
         if new.attempt_id is not None:
-            existing = await fd.call(fd.store.find_by_attempt, new.attempt_id)
+            existing = await fd.call(fd.store.find_by_attempt, new.attempt_id, new.owner)
             if existing is not None and not existing.ingest_failed:
                 return existing, False
         if new.length is None:
             raise bad_request("length_required", "Declare the upload's length (Upload-Length).")
         if new.length == 0:
             raise empty_file()  # as POST /api/upload: nothing to send to Gemini
-        if new.length > s.max_upload_bytes:
-            raise too_large(s.max_upload_bytes)
+        limit = s.max_upload_bytes if new.limit is None else new.limit
+        if new.length > limit:
+            raise too_large(limit)
         media_type = (new.media_type or "application/octet-stream").split(";", 1)[0].strip().lower()
         if not media_type_allowed(media_type, s.allowed_media_types):
             raise unsupported_media_type(media_type, s.allowed_media_types)
@@ -106,7 +111,7 @@ class UploadCore:
         if space is not None:
             raise insufficient_storage(space)
         if fd.limits is not None:
-            decision = await fd.call(fd.limits.check_new_upload, new.client_ip)
+            decision = await fd.call(fd.limits.check_new_upload, new.client_ip, new.limit_owner)
             if not decision.allowed:
                 if fd.metrics is not None:
                     fd.metrics.ratelimit_rejected(decision.policy, degraded=decision.degraded)
@@ -115,23 +120,23 @@ class UploadCore:
         job = Job(job_id=job_id, attempt_id=new.attempt_id or f"tus-{job_id}", state=State.SPOOLING,
                   created_at=now, updated_at=now, bytes_total=new.length, file_name=new.file_name,
                   mime_type=media_type, request_id=new.request_id, client_ip=new.client_ip,
-                  spool_path=str(s.spool_dir / job_id), resumable=True)
+                  spool_path=str(s.spool_dir / job_id), resumable=True, owner=new.owner)
         bound = await fd.call(fd.store.claim, job, lambda j: j.ingest_failed)
         if bound is not None:  # the same attempt created meanwhile by another request
             return bound, False
         return job, True
 
     # --- head ---------------------------------------------------------------------------------------------
-    async def head(self, job_id: str) -> Offset:
+    async def head(self, job_id: str, owner: str) -> Offset:
         """The durable offset. An incomplete upload's lease is taken (from a dead request too) so that what a
         cut request received is written out and counted before the offset is read."""
-        job = await self._job(job_id, Op.HEAD)
+        job = await self._job(job_id, Op.HEAD, owner)
         if job.state is not State.SPOOLING:
             total = job.bytes_total or 0
             return Offset(job, total, total, None)
         hold = await self._take(job_id)
         try:
-            job = await self._job(job_id, Op.HEAD)
+            job = await self._job(job_id, Op.HEAD, owner)
             if job.state is not State.SPOOLING:  # completed by the request we took over from
                 total = job.bytes_total or 0
                 return Offset(job, total, total, None)
@@ -142,13 +147,14 @@ class UploadCore:
             await hold.release()
 
     # --- append -------------------------------------------------------------------------------------------
-    async def open_append(self, job_id: str, offset: int, body: int | None, checksum: Checksum | None) -> Append:
+    async def open_append(self, job_id: str, owner: str, offset: int, body: int | None,
+                          checksum: Checksum | None) -> Append:
         """Take the upload's lease and open its ``.part`` at ``offset`` for this request's ``body`` bytes (None:
         unknown). Raises 404/409/410/413/423 as the upload's phase and the offset decide."""
-        await self._job(job_id, Op.APPEND)
+        await self._job(job_id, Op.APPEND, owner)
         hold = await self._take(job_id)
         try:
-            job = await self._job(job_id, Op.APPEND)
+            job = await self._job(job_id, Op.APPEND, owner)
             durable = await self._durable(job)
             total = job.bytes_total or 0
             error = check_append(durable, offset, total, body, self.fd.settings.max_append_bytes)
@@ -167,8 +173,8 @@ class UploadCore:
             raise
 
     # --- cancel (tus termination) -----------------------------------------------------------------------------
-    async def cancel(self, job_id: str) -> None:
-        job = await self._job(job_id, Op.CANCEL)
+    async def cancel(self, job_id: str, owner: str) -> None:
+        job = await self._job(job_id, Op.CANCEL, owner)
         try:
             job = await self.fd.call(self.fd.store.transition, job_id, Event.CANCEL, error_code="cancelled",
                                      error_message="Cancelled by the client.", error_retryable=False)
@@ -180,8 +186,9 @@ class UploadCore:
         await self.fd.call(remove_spool, job.spool_path)
 
     # --- shared -------------------------------------------------------------------------------------------
-    async def _job(self, job_id: str, op: Op) -> Job:
-        job = await self.fd.call(self.fd.store.get, job_id) if len(job_id) <= 64 else None
+    async def _job(self, job_id: str, op: Op, owner: str) -> Job:
+        """``owner``'s upload ``job_id`` as ``op`` may see it; another owner's upload is 404 like an unknown one."""
+        job = await self.fd.call(self.fd.store.get, job_id, owner) if len(job_id) <= 64 else None
         if job is None:
             raise not_found("upload with that id")
         verdict = decide(phase_of(job, self.fd.clock(), self.fd.settings.upload_expiry_s), op)

@@ -23,7 +23,7 @@ from frontdoor.appendfile import LeaseLost
 from frontdoor.base import BaseHandler
 from frontdoor.context import Frontdoor
 from frontdoor.core import NewUpload, Offset, UploadCore
-from frontdoor.errors import ApiError, insufficient_storage, too_large, unavailable, upload_locked
+from frontdoor.errors import ApiError, insufficient_storage, method_not_allowed, too_large, unavailable, upload_locked
 from frontdoor.resource import expires_at
 from frontdoor.tus import ALLOWED_HEADERS, EXPOSED, protocol_for
 from jobs import Job, State, StoreUnavailable
@@ -35,7 +35,14 @@ TICK_S = 1.0
 
 @tornado.web.stream_request_body
 class UploadsHandler(BaseHandler):
+    """Both routes; :class:`UploadCollection` and :class:`UploadItem` say which methods each one serves."""
+
     SUPPORTED_METHODS = ("OPTIONS", "POST", "HEAD", "PATCH", "DELETE")
+    ALLOWED: tuple[str, ...] = ()
+
+    @classmethod
+    def allowed_methods(cls) -> tuple[str, ...]:
+        return cls.ALLOWED
 
     def initialize(self, fd: Frontdoor, core: UploadCore) -> None:  # type: ignore[override]
         super().initialize(fd)
@@ -76,18 +83,22 @@ class UploadsHandler(BaseHandler):
         self.connection.set_max_body_size(max(s.drain_limit_bytes, s.max_append_bytes + 1024 * 1024))
         method, headers = self.request.method, dict(self.request.headers)
         if method == "OPTIONS":
-            return
+            return  # a CORS preflight carries no credentials; it learns only what the protocol publishes
+        owner = self.authenticate().key  # 401 before anything else, and before any body byte is read
         length = headers.get("Content-Length", "")
         if length.isdigit() and int(length) > s.drain_limit_bytes:
             raise too_large(s.max_append_bytes)  # too big even to drain: answered at once
         if method == "POST" and self.path_args and headers.get("X-Http-Method-Override", "").upper() == "PATCH":
             method = "PATCH"  # tus-js-client's overridePatchMethod, for stacks without PATCH
         try:
-            self.refusal = self.proto.check(headers)
+            if method not in self.allowed_methods():  # drained and answered like any refusal
+                self.refusal = method_not_allowed(self.request.method or "", self.allowed_methods())
+            else:
+                self.refusal = self.proto.check(headers)
             if self.refusal is None and method in ("POST", "PATCH") and not self.fd.accepting:
                 self.refusal = unavailable("The service is shutting down; send this again in a moment.")
             if self.refusal is None and self.path_args:
-                await self.core.paced(self.path_args[0])
+                await self.core.paced(self.path_args[0], owner)
             if self.refusal is None and method == "POST" and not self.path_args:
                 await self._create(headers)
             elif self.refusal is None and method == "PATCH" and self.path_args:
@@ -104,16 +115,18 @@ class UploadsHandler(BaseHandler):
 
     async def _create(self, headers: dict[str, str]) -> None:
         c = self.proto.creation(headers)
+        p = self.principal
         job, made = await self.core.create(NewUpload(c.length, c.attempt_id, c.file_name, c.media_type,
-                                                     self.client_ip(), self.request_id))
+                                                     self.client_ip(), self.request_id, owner=p.key,
+                                                     limit_owner=p.limit_owner, limit=self.upload_limit()))
         self.location, self.created = f"/api/uploads/{job.job_id}", job
         if made and self.proto.has_body(headers):
             checksum = self.proto.append({**headers, "Upload-Offset": "0", "Content-Type": self.proto.body_type})
-            self.append = await self.core.open_append(job.job_id, 0, _length(headers), checksum.checksum)
+            self.append = await self.core.open_append(job.job_id, p.key, 0, _length(headers), checksum.checksum)
 
     async def _open_patch(self, job_id: str, headers: dict[str, str]) -> None:
         a = self.proto.append(headers)
-        self.append = await self.core.open_append(job_id, a.offset, _length(headers), a.checksum)
+        self.append = await self.core.open_append(job_id, self.principal.key, a.offset, _length(headers), a.checksum)
         body = _length(headers)
         if a.complete and body is not None and a.offset + body != self.append.total:
             self.refusal = ApiError(400, "mismatching_length", "Upload-Complete: ?1, but this body does not end "
@@ -171,7 +184,8 @@ class UploadsHandler(BaseHandler):
             if self.request.headers.get("X-HTTP-Method-Override", "").upper() == "PATCH":
                 await self.patch(job_id)
                 return
-            raise ApiError(405, "method_not_allowed", "POST creates uploads at /api/uploads.")
+            self.send_api_error(self.refusal or self._not_allowed())
+            return
         ended = await self._end()
         if self.refusal is not None and (ended is None or ended.error is None):
             self.send_api_error(self.refusal)
@@ -190,26 +204,25 @@ class UploadsHandler(BaseHandler):
 
     async def head(self, job_id: str | None = None) -> None:
         if job_id is None or self.refusal is not None:
-            self.send_api_error(self.refusal or ApiError(405, "method_not_allowed", "HEAD an upload's URL."))
+            self.send_api_error(self.refusal or self._not_allowed())
             return
-        offset = await self.core.head(job_id)
+        offset = await self.core.head(job_id, self.principal.key)
         self.offset = offset.offset
         self._answer(*self.proto.head(offset))
 
     async def patch(self, job_id: str | None = None) -> None:
         ended = await self._end()
         if ended is None or ended.error is not None:
-            self.send_api_error((ended.error if ended else None) or self.refusal or ApiError(
-                405, "method_not_allowed", "PATCH an upload's URL."))
+            self.send_api_error((ended.error if ended else None) or self.refusal or self._not_allowed())
             return
         self.offset = ended.offset
         self._answer(*self.proto.appended(ended, expires_at(ended.job, self.fd.settings.upload_expiry_s)))
 
     async def delete(self, job_id: str | None = None) -> None:
         if job_id is None or self.refusal is not None:
-            self.send_api_error(self.refusal or ApiError(405, "method_not_allowed", "DELETE an upload's URL."))
+            self.send_api_error(self.refusal or self._not_allowed())
             return
-        await self.core.cancel(job_id)
+        await self.core.cancel(job_id, self.principal.key)
         self.set_status(204)
         self.finish()
 
@@ -221,6 +234,9 @@ class UploadsHandler(BaseHandler):
         if a is None or a.ended:
             return None
         return await a.end(cut=False, refused=self.refusal)
+
+    def _not_allowed(self) -> ApiError:
+        return method_not_allowed(self.request.method or "", self.allowed_methods())
 
     def _answer(self, status: int, headers: dict[str, str]) -> None:
         self.set_status(status)
@@ -315,6 +331,19 @@ def _length(headers: dict[str, str]) -> int | None:
     return int(raw) if raw.isdigit() else None
 
 
+class UploadCollection(UploadsHandler):
+    """``/api/uploads``: creation (and the protocol's OPTIONS)."""
+
+    ALLOWED = ("OPTIONS", "POST")
+
+
+class UploadItem(UploadsHandler):
+    """``/api/uploads/{jobId}``: offset, append, termination (POST only as tus's X-HTTP-Method-Override)."""
+
+    ALLOWED = ("OPTIONS", "HEAD", "PATCH", "DELETE")
+
+
 def upload_routes(fd: Frontdoor, core: UploadCore) -> list[tuple[str, type, dict[str, object]]]:
     args = {"fd": fd, "core": core}
-    return [(r"/api/uploads", UploadsHandler, args), (r"/api/uploads/([A-Za-z0-9_-]{1,64})", UploadsHandler, args)]
+    return [(r"/api/uploads", UploadCollection, args),
+            (r"/api/uploads/([A-Za-z0-9_-]{1,64})", UploadItem, args)]
