@@ -3,7 +3,8 @@
 //   endpoint, uploadUrl, file, protocol ('tus-v1' | 'ietf-draft-05'), chunkSize, source ('file' | 'stream'),
 //   store (path of a FileUrlStorage: resume a previous upload of the same file from its stored URL),
 //   corruptAt (offset of the PATCH whose Upload-Checksum is made wrong), killAt (SIGKILL this process once
-//   the body bytes sent reach this absolute offset), retryDelays, metadata
+//   the body bytes sent reach this absolute offset), retryDelays, metadata, headers (sent on every request:
+//   Authorization)
 // @ts-check
 import * as fs from 'node:fs'
 import { PassThrough } from 'node:stream'
@@ -24,6 +25,7 @@ const options = {
   uploadSize: size,
   retryDelays: opts.retryDelays ?? [0, 200, 500],
   metadata: opts.metadata ?? { filename: 'clip.mp4', filetype: 'video/mp4' },
+  headers: opts.headers ?? {},
   removeFingerprintOnSuccess: false,
   onBeforeRequest(req) {
     const offset = req.getHeader('Upload-Offset')

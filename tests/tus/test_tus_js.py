@@ -1,6 +1,7 @@
 """tus-js-client 4.3.1 (npm, run under Node, unchanged) with both tus-v1 and ietf-draft-05 against the real
 service: a chunked upload ends ACTIVE with one Gemini file; a new client process resumes a cut upload from its
-stored URL without re-sending what the server had; a corrupted chunk gets 460; an expired upload gets 410."""
+stored URL without re-sending what the server had; a corrupted chunk gets 460; an expired upload gets 410; with
+auth on, the token's user uploads and a stranger holding that user's upload URL gets 404 and a new upload."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from gemini.emulator import EmulatorServer
 from tests.e2e.test_pipeline import wait_state
 from tests.helpers.http import request
 from tests.helpers.wait import wait_for
+from tests.security.test_ownership import ALICE, BOB, SECRET
 from tests.tus.slowlink import SlowLink
 
 MiB = 1024 * 1024
@@ -130,3 +132,29 @@ def test_an_expired_upload_gets_410(tus_js: Any, make_service: Any, tmp_path: Pa
 
 def _version(protocol: str) -> dict[str, str]:
     return {"Upload-Draft-Interop-Version": "6"} if protocol == "ietf-draft-05" else {"Tus-Resumable": "1.0.0"}
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_with_auth_on_the_owner_uploads_and_a_stranger_given_the_url_gets_an_upload_of_their_own(
+        tus_js: Any, make_service: Any, tmp_path: Path, protocol: str) -> None:
+    svc = make_service(auth_secret=SECRET)
+    endpoint = f"{svc.base_url}/api/uploads"
+    path = _file(tmp_path, 3 * MiB)
+    anonymous = tus_js(endpoint=endpoint, file=str(path), protocol=protocol, chunkSize=MiB, retryDelays=[])
+    assert anonymous[-1]["event"] == "error" and anonymous[-1]["status"] == 401, anonymous
+
+    alice = tus_js(endpoint=endpoint, file=str(path), protocol=protocol, chunkSize=MiB, headers=ALICE)
+    assert alice[-1]["event"] == "success", alice
+    alice_url = alice[-1]["url"]
+    alice_job = svc.frontdoor.store.get(alice_url.rsplit("/", 1)[1])
+    assert alice_job.owner == "u:alice" and alice_job.state == "SPOOLED"
+
+    # Bob's client holds alice's URL (a leaked or shared link): HEAD is 404, so it makes an upload of its own.
+    bob = tus_js(endpoint=endpoint, uploadUrl=alice_url, file=str(path), protocol=protocol, chunkSize=MiB,
+                 headers=BOB)
+    assert bob[-1]["event"] == "success", bob
+    responses = [(e["method"], e["status"]) for e in bob if e["event"] == "response"]
+    assert responses[:2] == [("HEAD", 404), ("POST", 201)], responses
+    assert bob[-1]["url"] != alice_url
+    assert svc.frontdoor.store.get(bob[-1]["url"].rsplit("/", 1)[1]).owner == "u:bob"
+    assert svc.frontdoor.store.get(alice_job.job_id).version == alice_job.version  # alice's upload untouched
