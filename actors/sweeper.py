@@ -2,6 +2,8 @@
 
 Each sweep looks at every open (non-final) job and at every file in the spool directory:
 
+- resumable (``/api/uploads``) SPOOLING with no progress for FOCALPOINT_UPLOAD_EXPIRY -> FAILED ``upload_expired``
+  and the ``.part`` removed; its deadline counts from its last byte.
 - SPOOLING with no progress past the ingest idle timeout: its front door died -> FAILED ``ingest_interrupted``
   and the ``.part`` removed; the attemptId is free again (the client may send it again).
 - SPOOLED / UPLOADING (no live lease) / PROCESSING whose message is FOCALPOINT_STALE_AFTER past its due time
@@ -88,7 +90,16 @@ class Sweeper:
         now = self.clock()
         idle = now - job.updated_at
         s = self.settings
-        if job.waiting is None and now - (job.retried_at or job.created_at) - job.waited_s > s.job_deadline_s:
+        if job.resumable and job.state == State.SPOOLING:
+            # A resumable upload waits for its client between requests: it expires after no progress for
+            # FOCALPOINT_UPLOAD_EXPIRY, not after the ingest idle timeout, and a restart does not end it.
+            if idle > s.upload_expiry_s:
+                self._fail(job, "upload_expired", "The upload made no progress for too long and expired.")
+                _unlink(Path(f"{job.spool_path}.part"))
+                report.interrupted += 1
+            return
+        started = job.retried_at or (job.last_byte_at if job.resumable else None) or job.created_at
+        if job.waiting is None and now - started - job.waited_s > s.job_deadline_s:
             self._fail(job, "deadline_exceeded", "The upload did not finish within its deadline.")
             report.deadline_failed += 1
             self.on_stuck(str(job.state))

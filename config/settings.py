@@ -10,6 +10,7 @@ import base64
 import binascii
 import dataclasses
 import ipaddress
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,10 @@ class Settings:
     max_uploads_per_ip: int
     max_uploads_per_principal: int
     drain_limit_bytes: int
+    upload_expiry_s: float
+    max_append_bytes: int
+    upload_requests_per_minute: int
+    cors_origins: tuple[str, ...]
     job_ttl_s: float
     job_deadline_s: float
     sweep_interval_s: float
@@ -118,6 +123,17 @@ def _media(name: str, raw: str) -> tuple[str, ...]:
 
 def _networks(name: str, raw: str) -> tuple[Network, ...]:
     return parse.csv(name, raw, parse.network)
+
+
+def _origins(name: str, raw: str) -> tuple[str, ...]:
+    return parse.csv(name, raw, _origin)
+
+
+def _origin(name: str, raw: str) -> str:
+    text = raw.strip().rstrip("/")
+    if text != "*" and not re.fullmatch(r"https?://[^/\s]+", text):
+        raise ConfigError(name, f"{raw!r} is not an origin (scheme://host[:port]) or *", "https://app.example.com")
+    return text
 
 
 def _port(name: str, raw: str) -> int:
@@ -221,6 +237,14 @@ VARIABLES: tuple[Variable, ...] = (
              "more answers 429."),
     Variable("FOCALPOINT_DRAIN_LIMIT", "drain_limit_bytes", parse.size, "2GiB",
              "Most body bytes read and discarded to answer a request that is refused (replay, 409, 4xx)."),
+    Variable("FOCALPOINT_UPLOAD_EXPIRY", "upload_expiry_s", parse.duration, "24h",
+             "A resumable upload (tus, /api/uploads) that makes no progress for this long expires (410)."),
+    Variable("FOCALPOINT_UPLOAD_MAX_APPEND", "max_append_bytes", parse.size, "64MiB",
+             "Largest body of one resumable-upload PATCH (advertised in Upload-Limit); larger answers 413."),
+    Variable("FOCALPOINT_UPLOAD_REQUESTS_PER_MINUTE", "upload_requests_per_minute", _positive, "120",
+             "Requests (PATCH, HEAD) allowed per resumable upload per minute; more answers 429."),
+    Variable("FOCALPOINT_CORS_ORIGINS", "cors_origins", _origins, "",
+             "Origins allowed to use /api/uploads from another origin (comma-separated, or *); unset: none."),
     Variable("FOCALPOINT_JOB_TTL", "job_ttl_s", parse.duration, "7d", "How long a finished job record is kept."),
     Variable("FOCALPOINT_JOB_DEADLINE", "job_deadline_s", parse.duration, "6h",
              "A job not finished this long after its upload began fails with deadline_exceeded."),
@@ -332,6 +356,10 @@ def _check(s: Settings) -> None:
         raise ConfigError("FOCALPOINT_ALLOWED_MEDIA_TYPES", "allows nothing", "video/*,application/pdf")
     if s.gemini_chunk_bytes < 256 * 1024:
         raise ConfigError("GEMINI_CHUNK_SIZE", "must be at least 256KiB", "8MiB")
+    if s.max_append_bytes < 64 * 1024:
+        raise ConfigError("FOCALPOINT_UPLOAD_MAX_APPEND", "must be at least 64KiB", "64MiB")
+    if s.upload_expiry_s <= 0:
+        raise ConfigError("FOCALPOINT_UPLOAD_EXPIRY", "must be more than 0", "24h")
     if s.ingest_idle_timeout_s <= 0:
         raise ConfigError("FOCALPOINT_INGEST_IDLE_TIMEOUT", "must be more than 0", "60s")
     keyed = bool(s.auth_secret or s.auth_public_key)

@@ -151,8 +151,10 @@ class Service:
             "host": s.host, "port": self.port, "embedded": s.embedded, "workers": self.workers is not None}})
 
     def _extra_routes(self) -> list[Any]:
+        from frontdoor.core import redis_core
         from frontdoor.pages import page_routes
         from frontdoor.space import outstanding, pressure_check
+        from frontdoor.uploads import upload_routes
 
         s, client, fd = self.settings, self._client, self.frontdoor
         assert client is not None and self.metrics is not None
@@ -168,7 +170,7 @@ class Service:
             liveness["embedded_redis"] = alive_check(self.embedded.alive, "the embedded Redis is not running")
         return [*observability_routes(registry=self.metrics.registry, checks=checks, executor=fd.executor,
                                       liveness=liveness),
-                *page_routes(fd)]
+                *page_routes(fd), *upload_routes(fd, redis_core(fd, client))]
 
     async def stop(self, grace_s: float | None = None) -> None:
         """Graceful shutdown: take no new uploads, let running ones finish within ``grace_s`` (default

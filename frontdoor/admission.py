@@ -76,6 +76,8 @@ def drain_allowance(s: Settings) -> int:
 
 def stale_spooling(job: Job, settings: Settings, now: float) -> bool:
     """A SPOOLING job whose front door stopped writing progress: it died, or the upload stalled past the cut-off."""
+    if job.resumable:  # a resumable upload waits for its client between requests (frontdoor.core)
+        return False
     return job.state is State.SPOOLING and now - job.updated_at > settings.ingest_idle_timeout_s + 10
 
 

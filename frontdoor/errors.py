@@ -60,6 +60,42 @@ def unavailable(message: str) -> ApiError:
     return ApiError(503, "unavailable", message, headers={"Retry-After": "5"})
 
 
+# --- resumable uploads (/api/uploads: tus 1.0 and the IETF draft) ----------------------------------------------
+def upload_gone(code: str, message: str) -> ApiError:
+    """410: the upload expired (``upload_expired``), was cancelled, or failed; it cannot be resumed."""
+    return ApiError(410, code, message)
+
+
+def offset_mismatch(expected: int, given: int) -> ApiError:
+    return ApiError(409, "offset_mismatch", f"The upload is at offset {expected}, not {given}; send from there.",
+                    expectedOffset=expected, providedOffset=given)
+
+
+def upload_complete(length: int) -> ApiError:
+    return ApiError(409, "upload_complete", f"The upload already has all its {length} bytes.",
+                    expectedOffset=length)
+
+
+def upload_locked() -> ApiError:
+    return ApiError(423, "upload_locked", "Another request is writing to this upload; try again shortly.",
+                    headers={"Retry-After": "1"})
+
+
+def checksum_mismatch(algorithm: str) -> ApiError:
+    """tus's 460: this request's bytes did not match its Upload-Checksum; they were thrown away."""
+    return ApiError(460, "checksum_mismatch", f"The {algorithm} checksum of the body does not match "
+                                              "Upload-Checksum; its bytes were discarded. Send them again.")
+
+
+def append_too_large(limit: int) -> ApiError:
+    return ApiError(413, "append_too_large", f"One PATCH may carry at most {limit} bytes; send smaller pieces.",
+                    limit=limit)
+
+
+def exceeds_length(total: int) -> ApiError:
+    return ApiError(400, "exceeds_upload_length", f"The body would take the upload past its length of {total}.")
+
+
 def attempt_mismatch() -> ApiError:
     # Says nothing about the recorded job (not its id, size, type or name): it is not this request's to know.
     return ApiError(422, "attempt_mismatch", "This attempt id was used for a different file. Send a new file with a "

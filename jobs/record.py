@@ -17,7 +17,7 @@ from jobs.machine import State, is_final
 INGEST_FAILURES = frozenset({
     "client_aborted", "ingest_interrupted", "too_large", "unsupported_media_type", "malformed_multipart",
     "no_file_part", "multiple_file_parts", "insufficient_storage", "spool_error", "internal", "empty_file",
-    "client_too_slow",
+    "client_too_slow", "upload_expired",
 })
 
 # The Gemini file's sha256 differed from the spool's twice in a row (the job re-uploads once after the first).
@@ -77,6 +77,7 @@ class Job:
     waited_s: float = 0.0  # time spent waiting so far; the job deadline does not count it
     expired_at: float | None = None  # when the job went ACTIVE -> EXPIRED
     deleted_at: float | None = None  # when the job went ACTIVE -> DELETED
+    resumable: bool | None = None  # made by /api/uploads (tus, IETF draft): spooled by many requests over time
 
     @property
     def final(self) -> bool:
@@ -185,5 +186,5 @@ _DECODERS: dict[str, Any] = {
     "due_at": float, "waiting_since": float, "waited_s": float, "expired_at": float, "deleted_at": float,
     "bytes_received": int, "bytes_total": int, "bytes_uploaded": int, "attempts": int, "version": int,
     "msg_gen": int, "polls": int, "integrity_retries": int,
-    "error_retryable": _bool, "sha256_verified": _bool,
+    "error_retryable": _bool, "sha256_verified": _bool, "resumable": _bool,
 }

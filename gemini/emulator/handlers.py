@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from typing import Any
 
+import tornado.httputil
 import tornado.web
 
 from gemini.emulator import wire
@@ -30,11 +32,27 @@ _COMMANDS: dict[frozenset[str], str] = {
 }
 
 
+# Header names as Google writes them, where Tornado's Http-Header-Case differs. Clients that keep the server's
+# case (google-genai's async client on aiohttp, used whenever aiohttp is installed) look the upload URL up as
+# "x-goog-upload-url" or "X-Goog-Upload-URL" only, never "X-Goog-Upload-Url".
+_GOOGLE_CASE = {"X-Goog-Upload-Url": "X-Goog-Upload-URL"}
+
+
+class _GoogleCaseHeaders(tornado.httputil.HTTPHeaders):
+    def get_all(self) -> Iterator[tuple[str, str]]:
+        for name, value in super().get_all():
+            yield _GOOGLE_CASE.get(name, name), value
+
+
 class Base(tornado.web.RequestHandler):
     """Logging, faults, API key and JSON replies shared by all emulator routes."""
 
     route = "unknown"
     fault: Fault | None = None
+
+    def clear(self) -> None:
+        super().clear()
+        self._headers = _GoogleCaseHeaders(self._headers)
 
     def initialize(self, emulator: Emulator) -> None:
         self.em = emulator

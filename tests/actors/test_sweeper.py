@@ -140,3 +140,23 @@ def test_a_message_due_later_is_not_late_until_its_due_time_has_passed(tmp_path:
     clock.advance(300)
     sweeper.sweep()
     assert sends.jobs == [job.job_id]
+
+
+def test_a_resumable_upload_waits_for_its_client_then_expires(tmp_path: Path, redis_client: redis.Redis,
+                                                             namespace: str, clock: FakeClock) -> None:
+    settings, store, _, _, sweeper = setup(tmp_path, redis_client, namespace, clock)
+    settings = settings.replace(upload_expiry_s=24 * 3600.0)
+    sweeper.settings = settings
+    job_id = new_job_id()
+    store.claim(Job(job_id=job_id, attempt_id=new_job_id(), state=State.SPOOLING, created_at=clock(),
+                    updated_at=clock(), spool_path=str(settings.spool_dir / job_id), resumable=True, bytes_total=10))
+    part = Path(f"{settings.spool_dir / job_id}.part")
+    part.write_bytes(b"half")
+    clock.advance(7 * 3600)  # past the ingest idle timeout and the job deadline: a resumable upload still waits
+    assert sweeper.sweep(recovering=True).interrupted == 0
+    assert store.get(job_id).state == State.SPOOLING and part.exists()  # type: ignore[union-attr]
+    clock.advance(17 * 3600 + 1)
+    assert sweeper.sweep().interrupted == 1
+    expired = store.get(job_id)
+    assert expired is not None and expired.state == State.FAILED and expired.error_code == "upload_expired"
+    assert not part.exists()

@@ -1,0 +1,81 @@
+"""The append writer on real files, without sockets or Redis: offsets, hash continuity, rollback, the lease gate."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from frontdoor.appendfile import AppendWriter, HashStates, LeaseLost, durable_size, hash_prefix
+from tests.tus import aio
+
+MiB = 1024 * 1024
+
+
+def test_appends_across_requests_hash_the_whole_file_and_rollback_drops_one_request(tmp_path: Path) -> None:
+    data = bytes(range(256)) * (3 * MiB // 256) + b"tail"
+    states = HashStates()
+
+    async def scenario() -> None:
+        with ThreadPoolExecutor(4) as ex:
+            first = AppendWriter(tmp_path, "job1", ex, 0, hashlib.sha256(), None, lambda: True)
+            await first.open()
+            for i in range(0, 2 * MiB, 100_000):
+                pending = first.write(data[i:min(i + 100_000, 2 * MiB)])
+                if pending is not None:
+                    await pending
+            assert await first.checkpoint() == 2 * MiB and first.written == 2 * MiB
+            await first.close()
+            states.put("job1", 2 * MiB, first.whole)
+            # A request whose checksum did not match: its bytes go, the whole-file hash goes back with them.
+            bad = AppendWriter(tmp_path, "job1", ex, 2 * MiB, states.take("job1", 2 * MiB), hashlib.sha1(),
+                               lambda: True)
+            await bad.open()
+            assert bad.write(b"garbage" * 1000) is None  # less than a batch: buffered
+            await bad.rollback()
+            assert bad.size == 2 * MiB
+            states.put("job1", 2 * MiB, bad.whole)
+            await bad.close()
+            # On another front door there is no state: the prefix is re-hashed from the file.
+            assert states.take("job1", MiB) is None
+            whole = await asyncio.get_running_loop().run_in_executor(ex, hash_prefix, tmp_path / "job1.part",
+                                                                     2 * MiB)
+            last = AppendWriter(tmp_path, "job1", ex, 2 * MiB, whole, None, lambda: True)
+            await last.open()
+            pending = last.write(data[2 * MiB:])
+            if pending is not None:
+                await pending
+            result = await last.finish()
+            assert result.size == len(data) and result.sha256 == hashlib.sha256(data).hexdigest()
+            assert (tmp_path / "job1").read_bytes() == data and not (tmp_path / "job1.part").exists()
+
+    aio.run(scenario)
+
+
+def test_a_writer_that_lost_its_lease_writes_nothing_and_a_new_one_cuts_what_a_dead_one_left(tmp_path: Path) -> None:
+    held = [True]
+
+    async def scenario() -> None:
+        with ThreadPoolExecutor(2) as ex:
+            w = AppendWriter(tmp_path, "job2", ex, 0, hashlib.sha256(), None, lambda: held[0])
+            await w.open()
+            held[0] = False
+            pending = w.write(b"x" * MiB)  # a whole batch: handed to a thread, which refuses to write it
+            assert pending is not None
+            await pending
+            with pytest.raises(LeaseLost):
+                await w.checkpoint()
+            await w.close()
+            assert (tmp_path / "job2.part").stat().st_size == 0
+            (tmp_path / "job2.part").write_bytes(b"y" * 500)  # a dead writer's bytes past the recorded offset
+            assert durable_size(tmp_path / "job2.part", 100) == 100
+            assert durable_size(tmp_path / "job2.part", 900) == 500  # the record said more than reached the file
+            again = AppendWriter(tmp_path, "job2", ex, 100, hashlib.sha256(), None, lambda: True)
+            await again.open()
+            await again.close()
+            assert (tmp_path / "job2.part").stat().st_size == 100
+
+    aio.run(scenario)
