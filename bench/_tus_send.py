@@ -6,7 +6,9 @@ Does what a real tus client does: ``POST /api/uploads`` (creation, ``Upload-Leng
 then one ``PATCH`` per chunk of ``--chunk`` bytes, all over ONE keep-alive connection, each body sent with
 ``os.sendfile`` from the (page-cached) file. Prints one JSON object: ``status`` (of the last PATCH),
 ``offset`` (its ``Upload-Offset``), ``job_id``, ``patches``, ``bytes``, and CLOCK_MONOTONIC times: ``t0``
-connect, ``t_last`` the last byte of the final PATCH handed to the kernel, ``t_answer`` its answer read.
+connect, ``t_last`` the last byte of the final PATCH handed to the kernel, ``t_answer`` its answer read;
+``patch_tails``: for every PATCH, seconds from its last byte handed to the kernel to its answer read (the
+time the connection carries no body bytes: what a PATCH sequence costs over one request).
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import sys
 import time
 import uuid
 from typing import Any
-
 
 
 def read_head(sock: socket.socket) -> tuple[int, dict[str, str], Any]:
@@ -71,7 +72,7 @@ def upload(port: int, file: str, chunk: int) -> dict[str, Any]:
         if status != 201:
             return {"status": status, "body": body, "stage": "create"}
         path = "/" + headers["location"].split("/", 3)[3] if "://" in headers["location"] else headers["location"]
-        offset, patches, t_last = 0, 0, t0
+        offset, patches, t_last, tails = 0, 0, t0, []
         while offset < size:
             n = min(chunk, size - offset)
             request(sock, "PATCH", path, {"Tus-Resumable": "1.0.0", "Upload-Offset": str(offset),
@@ -85,6 +86,7 @@ def upload(port: int, file: str, chunk: int) -> dict[str, Any]:
                 sent += k
             t_last = time.monotonic()
             status, headers, body = read_head(sock)
+            tails.append(time.monotonic() - t_last)
             patches += 1
             if status != 204:
                 return {"status": status, "body": body, "stage": f"patch at {offset}"}
@@ -94,7 +96,7 @@ def upload(port: int, file: str, chunk: int) -> dict[str, Any]:
         os.close(fd)
         sock.close()
     return {"status": status, "offset": offset, "job_id": path.rsplit("/", 1)[1], "patches": patches,
-            "bytes": size, "t0": t0, "t_last": t_last, "t_answer": t_answer}
+            "patch_tails": tails, "bytes": size, "t0": t0, "t_last": t_last, "t_answer": t_answer}
 
 
 def main() -> int:

@@ -13,7 +13,9 @@ all alike; figures are medians over the repeats. MB = 10^6 bytes.
 
 1. Throughput, ``--size`` bytes: MB/s from connect to the last answer (creation and every PATCH round trip
    included for tus; each side's fsync included) for the sink, the single request and tus at each chunk
-   size; ratios to the single request (target at 32 MiB chunks: >= 80 %) and to the sink.
+   size; ratios to the single request (target at 32 MiB chunks: >= 80 %) and to the sink. For tus also the
+   median PATCH's last byte -> 204 (all but the final PATCH) and the share of the upload's time that the
+   connection spent between a PATCH's last byte and its answer (no body bytes flowing).
 2. Last PATCH -> answer, ``--latency-size`` bytes, ``--latency-runs`` uploads: time from the last byte of the
    final PATCH handed to the kernel to its 204 read (the fsync, rename, sha256 and hand-over to the actors
    all happen in it), p50/p99 (nearest rank: below 100 runs p99 is the slowest). Target p99 < 100 ms. The
@@ -82,8 +84,12 @@ def single(port: int, file: Path) -> dict[str, Any]:
 
 
 def figures(res: dict[str, Any]) -> dict[str, float]:
-    return {"mbs": res["bytes"] / (res["t_answer"] - res["t0"]) / MB,
-            "tail_ms": (res["t_answer"] - res["t_last"]) * 1000}
+    out = {"mbs": res["bytes"] / (res["t_answer"] - res["t0"]) / MB,
+           "tail_ms": (res["t_answer"] - res["t_last"]) * 1000}
+    if "patch_tails" in res:  # tus: the median PATCH's last byte -> answer, and the share of time they add up to
+        out["patch_ms"] = median(res["patch_tails"][:-1] or res["patch_tails"]) * 1000
+        out["idle_share"] = sum(res["patch_tails"]) / (res["t_answer"] - res["t0"])
+    return out
 
 
 def main() -> int:
@@ -142,7 +148,7 @@ def main() -> int:
                       flush=True)
             if lsize and a.latency_runs:
                 lfile = big if lsize == size else make_payload(wd / "latency.bin", lsize)
-                for i in range(a.latency_runs):
+                for _ in range(a.latency_runs):
                     lat_tus.append(figures(tus_send(fd_port, lfile, lchunk))["tail_ms"])
                     clear_dir(spool)
                     lat_single.append(figures(single(fd_port, lfile))["tail_ms"])
@@ -161,13 +167,17 @@ def main() -> int:
             target = f">= {TARGET_RATIO:.0%} of single: " + ("met" if vs_single >= TARGET_RATIO else "MISSED")
         label = {"sink": "sink (_sink.py, one request)", "single": "POST /api/upload (one request)"}.get(
             c, f"tus, {c.removeprefix('tus ')} PATCHes")
+        per_patch = [x["patch_ms"] for x in runs[c] if "patch_ms" in x]
+        idle = [x["idle_share"] for x in runs[c] if "idle_share" in x]
         rows.append([label, fmt(m[c], 0), f"{vs_single:.0%}", f"{vs_sink:.0%}",
-                     fmt(median([x["tail_ms"] for x in runs[c]]), 1), target])
+                     fmt(median([x["tail_ms"] for x in runs[c]]), 1), fmt(median(per_patch), 1),
+                     f"{median(idle):.0%}" if idle else "-", target])
         summary.append({"case": label, "mbs": round(m[c]), "vs_single": round(vs_single, 3),
                         "vs_sink": round(vs_sink, 3), "target": TARGET_RATIO if c == "tus 32MiB" else None})
     print()
     print(f"### throughput, {a.size}, median of {a.repeats}")
-    print(table(["case", "MB/s", "vs single", "vs sink", "last byte->answer ms (median)", "target"], rows))
+    print(table(["case", "MB/s", "vs single", "vs sink", "last byte->answer ms", "PATCH last byte->204 ms",
+                 "share waiting for 204s", "target"], rows))
     if lat_tus:
         p99 = pct(lat_tus, 99)
         met = p99 < TARGET_P99_MS
