@@ -4,7 +4,7 @@
 
 Each script runs as its own process with its defaults (or ``--quick``); their full output streams through,
 and the ``BENCH-SUMMARY`` line each prints is collected into the combined table. ratelimit_check.py (an older
-micro-benchmark of one limiter check) is run last. Total with defaults: about 9-10 minutes.
+micro-benchmark of one limiter check) is run last. Total with defaults: about 11-12 minutes.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from _common import BENCH, PY, ROOT, fmt, print_machine, table
 SCRIPTS = {
     "time": "time_to_answer.py",
     "ingest": "ingest_throughput.py",
+    "tus": "tus_ingest.py",
     "gemini": "gemini_leg.py",
     "status": "status_endpoint.py",
     "recovery": "recovery.py",
@@ -65,6 +66,18 @@ def combined(results: dict[str, tuple[dict[str, Any] | None, float, int]]) -> li
                              f"sink {r['sink_mbs']} MB/s ({r['ratio']:.0%})",
                              verdict + ("; RSS < 64 MiB: " + ("met" if r["peak_rss_mib"] < 64 else "MISSED")),
                              f"{took:.0f}"])
+            elif key == "tus":
+                if "p99_ms" in r:
+                    rows.append(["tus ingest", r["case"], f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms",
+                                 f"POST /api/upload last byte -> 202: p50 {r['single_p50_ms']} ms",
+                                 "p99 < 100 ms: " + ("met" if r["target_p99_lt_100ms"] else "MISSED"),
+                                 f"{took:.0f}"])
+                else:
+                    target = r["target"]
+                    rows.append(["tus ingest", r["case"], f"{r['mbs']} MB/s",
+                                 f"{r['vs_single']:.0%} of POST /api/upload, {r['vs_sink']:.0%} of the sink",
+                                 "-" if target is None else f">= {target:.0%} of single: "
+                                 + ("met" if r["vs_single"] >= target else "MISSED"), f"{took:.0f}"])
             elif key == "gemini":
                 rows.append(["Gemini leg", r["impl"], f"{r['mbs']} MB/s, peak RSS {r['peak_rss_mib']} MiB",
                              f"{r['resent_mib_after_drop']} MiB re-sent after a drop at 50 %", "-", f"{took:.0f}"])

@@ -39,6 +39,8 @@ class SpoolResult:
 
 
 class SpoolWriter:
+    writeback_bytes = WRITEBACK_BYTES  # bytes written between background fdatasyncs
+
     def __init__(self, directory: Path, name: str, executor: Executor) -> None:
         self.final_path = directory / name
         self.part_path = directory / f"{name}.part"
@@ -80,7 +82,7 @@ class SpoolWriter:
             self._inflight = asyncio.gather(loop.run_in_executor(self._executor, self._hash.update, batch),
                                             loop.run_in_executor(self._executor, self._write_batch, batch))
             self._unsynced += len(batch)
-            if self._unsynced >= WRITEBACK_BYTES and (self._writeback is None or self._writeback.done()):
+            if self._unsynced >= self.writeback_bytes and (self._writeback is None or self._writeback.done()):
                 self._unsynced = 0
                 self._writeback = loop.run_in_executor(self._executor, self._sync_written)
 

@@ -79,3 +79,23 @@ def test_a_writer_that_lost_its_lease_writes_nothing_and_a_new_one_cuts_what_a_d
             assert (tmp_path / "job2.part").stat().st_size == 100
 
     aio.run(scenario)
+
+
+def test_a_patch_starts_syncing_to_disk_while_its_body_still_arrives(tmp_path: Path) -> None:
+    # Each PATCH has its own writer and its answer waits for all its bytes to be fdatasynced: the background
+    # writeback must begin within the PATCH (every 8 MiB), not only once 32 MiB have gone out.
+    async def scenario() -> None:
+        with ThreadPoolExecutor(4) as ex:
+            w = AppendWriter(tmp_path, "job3", ex, 0, hashlib.sha256(), None, lambda: True)
+            await w.open()
+            block = b"x" * MiB
+            for _ in range(9):
+                pending = w.write(block)
+                if pending is not None:
+                    await pending
+            assert w._writeback is not None  # a sync of the first 8 MiB started during the body
+            await w._writeback
+            assert await w.checkpoint() == 9 * MiB
+            await w.close()
+
+    aio.run(scenario)
