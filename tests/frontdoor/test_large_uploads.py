@@ -57,7 +57,7 @@ def test_one_structured_log_line_per_upload_request(service: RunningService,
         assert f["bytesReceived"] == 1000
         assert f["lastByteAt"].endswith("Z")
         assert f["aborted"] is False and f["closed"] is False
-        assert f["durationMs"] >= 0
+        assert isinstance(f["durationMs"], float) and 0 <= f["durationMs"] < 60_000  # a measured time, not a default
         assert len(f["requestId"]) == 32
         json.dumps(f)
     assert (first["status"], first["outcome"]) == (202, "accepted")
