@@ -9,6 +9,16 @@ export class UploadError extends Error {
   }
 }
 
+/**
+ * `headers` plus whatever every request to FocalPoint must carry: the one place to add an Authorization header
+ * (main's api.js adds the page's bearer token here).
+ * @param {Record<string, string>} [headers]
+ * @returns {Record<string, string>}
+ */
+export function withAuth(headers = {}) {
+  return { ...headers };
+}
+
 const NETWORK_RETRIES = 4; // re-sends after a network error (5 tries in all)
 const WAIT_RETRIES = 8; // re-sends after 409/429/503 answered with Retry-After
 
