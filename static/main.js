@@ -33,6 +33,7 @@ const page = {
   release: null, // the Web Lock's release
   processingSince: null,
   elsewhere: false,
+  resumeNeedsFile: false, // the offered upload is incomplete: only picking the file again resumes it
 };
 const poller = new Poller({ onDoc: showDoc, onGone: jobGone, onTrouble: pollTrouble });
 
@@ -313,6 +314,7 @@ async function checkSaved() {
   // Still receiving: only this browser has the rest of the file, and a page cannot keep a file across a
   // reload, so the user picks it again.
   const needsFile = Boolean(saved.uploadUrl) && r.doc?.state === 'SPOOLING';
+  page.resumeNeedsFile = needsFile;
   view.offerResume(saved, needsFile);
 }
 
@@ -334,6 +336,7 @@ async function repick(file) {
     return;
   }
   page.release = release;
+  page.resumeNeedsFile = false;
   view.hideResume();
   view.showPicker(false);
   view.startProgress(a.fileName, a.fileSize);
@@ -374,6 +377,10 @@ async function resumeYes() {
 function resumeNo() {
   if (page.state !== RESUME_OFFER) return;
   view.hideResume();
+  // An upload still receiving can only ever be finished from here: forgetting it cancels it, so its partial
+  // file is removed now rather than at expiry. A received job carries on; "no" only stops showing it.
+  if (page.resumeNeedsFile && page.attempt?.jobId) cancelJob(page.attempt.jobId);
+  page.resumeNeedsFile = false;
   clearAttempt();
   page.attempt = null;
   setState(IDLE);

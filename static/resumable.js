@@ -5,7 +5,7 @@
 // Ours rather than tus-js-client: that one has no adaptive chunk size and no checksums, and serving it needs a
 // bundle build (see the README).
 
-import { withAuth } from './api.js';
+import { retryAfterMs, withAuth } from './api.js';
 
 export const MIB = 1024 * 1024;
 const TUS = { 'Tus-Resumable': '1.0.0' };
@@ -204,14 +204,17 @@ function retryable(status) {
   return status === 0 || status === 408 || status === 423 || status === 429 || status >= 500;
 }
 
-/** @param {Answer} res */
+/** Retry-After in ms (at most a minute), or null. @param {Answer} res */
 function retryAfter(res) {
-  const s = Number(res.header('Retry-After'));
-  return res.header('Retry-After') && Number.isFinite(s) ? Math.min(60000, s * 1000) : null;
+  const ms = retryAfterMs(res.header('Retry-After'), null);
+  return ms == null ? null : Math.min(60000, ms);
 }
 
 /** @param {Answer} res */
 function refused(res) {
+  if ((res.status === 404 || res.status === 410) && !res.body) { // HEAD answers carry no body
+    return new ResumableError(res.status, 'upload_gone', 'FocalPoint no longer has this upload (it expired or was cancelled).');
+  }
   const e = res.body?.error ?? {};
   return new ResumableError(res.status, e.code ?? `http_${res.status}`, e.message || `FocalPoint answered ${res.status}.`);
 }

@@ -167,3 +167,22 @@ def test_refresh_then_pick_the_same_file(browser_context: Any, service: Any, acc
     assert job.state is State.SPOOLED and job.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert len(access_log.creations()) == 1
     assert page.errors == []
+
+
+def test_refresh_then_forget_cancels_the_incomplete_upload(browser_context: Any, service: Any,
+                                                           video_file: Any) -> None:
+    """Only this browser can finish an incomplete upload: "No, forget it" cancels it (its partial file goes now,
+    not at expiry)."""
+    page = open_page(browser_context, service)
+    throttle_upload(browser_context, page, 2 * MIB)
+    page.set_input_files("#file", str(video_file(16 * MIB)))
+    page.click("#upload")
+    wait_for(lambda: acked(page) >= MIB, what="a PATCH answered", page=page)
+    job_id = (stored(page) or {})["jobId"]
+    page.reload()
+    page.wait_for_selector("#resume-pick:visible")
+    page.click("#resume-no")
+    assert stored(page) is None and state(page) == "IDLE"
+    leg = FakeLeg(service)
+    wait_for(lambda: leg.get(job_id).state is State.CANCELLED, what="the upload cancelled", page=page)
+    assert page.errors == []
