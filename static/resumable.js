@@ -36,7 +36,10 @@ export class ResumableError extends Error {
  * }} Options
  */
 
-/** Full jitter: a random wait in [0, min(cap, base * 2^attempt)). */
+/**
+ * Full jitter: a random wait in [0, min(cap, base * 2^attempt)).
+ * @param {number} attempt @param {number} baseMs @param {number} capMs
+ */
 export function fullJitter(attempt, baseMs, capMs) {
   return Math.random() * Math.min(capMs, baseMs * 2 ** attempt);
 }
