@@ -83,7 +83,7 @@ def vite(vite_installed: Path, gemini_service: Any, tmp_path: Path) -> Iterator[
 
 
 def test_100_mib_at_1_mbps_through_vite(browser_context: Any, vite: str, gemini_service: Any,  # noqa: F811
-                                        access_log: Any, video_file: Any) -> None:
+                                        access_log: Any, video_file: Any, tmp_path: Path) -> None:
     page = browser_context.new_page()
     answers: list[tuple[str, str, int]] = []
     failed: list[str] = []
@@ -104,7 +104,9 @@ def test_100_mib_at_1_mbps_through_vite(browser_context: Any, vite: str, gemini_
     print("chunk sizes (MiB):", [round(c["size"] / MIB, 2) for c in chunks])
     print("PATCH seconds:", [round(c["seconds"], 1) for c in chunks])
     bad = [a for a in answers if a[2] == 408 or a[2] >= 500]
-    assert bad == [] and failed == []
+    vite_log = (tmp_path / "vite.log").read_text(errors="replace")
+    assert bad == [], (bad, vite_log)
+    assert failed == [], (failed, vite_log)
     assert all(c["status"] == 204 for c in chunks)
     assert max(c["seconds"] for c in chunks) < 15  # each PATCH well inside the proxy's 20 s
     # Each piece reached the service once (no silent re-sends by Chromium or the proxy), and they tile the file.
