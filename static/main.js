@@ -1,6 +1,8 @@
-// The page's state machine: IDLE -> SENDING -> TRACKING -> DONE (-> IDLE). Only IDLE starts an upload.
+// The page's state machine: IDLE -> SENDING (<-> PAUSED) -> TRACKING -> DONE (-> IDLE). Only IDLE starts an upload.
+// SENDING goes through resumable.js (tus PATCHes at /api/uploads); after a reload, RESUME_OFFER asks for the file again.
 
-import { UploadError, cancelJob, fetchStatus, getConfig, uploadFile } from './api.js';
+import { cancelJob, fetchStatus, getConfig } from './api.js';
+import { MIB, ResumableError, resumableUpload, sha256Base64 } from './resumable.js';
 import { acquire, heldElsewhere, whenFree } from './lock.js';
 import { Poller } from './poller.js';
 import { clearAttempt, loadAttempt, newAttemptId, saveAttempt } from './store.js';
@@ -12,10 +14,11 @@ const IDLE = 'IDLE';
 const STARTING = 'STARTING';
 const RESUME_OFFER = 'RESUME_OFFER';
 const SENDING = 'SENDING';
+const PAUSED = 'PAUSED';
 const TRACKING = 'TRACKING';
 const CANCELLING = 'CANCELLING';
 const DONE = 'DONE';
-const FINAL = new Set(['ACTIVE', 'FAILED', 'CANCELLED']);
+const FINAL = new Set(['ACTIVE', 'FAILED', 'CANCELLED', 'EXPIRED', 'DELETED']);
 
 const view = new View();
 const page = {
@@ -23,11 +26,14 @@ const page = {
   config: null,
   file: null,
   mediaType: null,
-  attempt: null, // the stored record: {attemptId, jobId, fileName, fileSize, startedAt}
+  // the stored record: {attemptId, jobId, uploadUrl, fileName, fileSize, lastModified, mediaType, headSha256, startedAt}
+  attempt: null,
+  chunks: [], // every PATCH: {offset, size, seconds, status} (shown to tests as window.focalpointChunks)
   controller: null,
   release: null, // the Web Lock's release
   processingSince: null,
   elsewhere: false,
+  resumeNeedsFile: false, // the offered upload is incomplete: only picking the file again resumes it
 };
 const poller = new Poller({ onDoc: showDoc, onGone: jobGone, onTrouble: pollTrouble });
 
@@ -65,31 +71,58 @@ async function start() {
   }
   page.release = release;
   const file = page.file;
-  page.attempt = { attemptId: newAttemptId(), jobId: null, fileName: file.name, fileSize: file.size, startedAt: Date.now() };
+  page.attempt = {
+    attemptId: newAttemptId(), jobId: null, uploadUrl: null, fileName: file.name, fileSize: file.size,
+    lastModified: file.lastModified, mediaType: page.mediaType, headSha256: await headSha256(file),
+    startedAt: Date.now(),
+  };
   saveAttempt(page.attempt);
-  page.controller = new AbortController();
   view.showPicker(false);
   view.startProgress(file.name, file.size);
   view.stage('send', 'active', 'Starting…');
+  send(file);
+}
+
+/** sha256 of the first MiB: with name, size and lastModified, how a re-picked file is known to be the same. */
+function headSha256(file) {
+  return sha256Base64(file.slice(0, MIB)).catch(() => null);
+}
+
+/** Send (or carry on sending) `file` as page.attempt, in PATCHes; then track the job. */
+async function send(file) {
+  page.file = file;
+  page.controller = new AbortController();
   setState(SENDING);
+  view.setPauseMode('pause');
   const meter = speedMeter();
   try {
-    const { receipt } = await uploadFile(file, page.mediaType, page.attempt.attemptId, {
+    const { jobId } = await resumableUpload(file, {
+      mediaType: page.attempt.mediaType ?? page.mediaType,
+      attemptId: page.attempt.attemptId,
+      uploadUrl: page.attempt.uploadUrl,
       signal: page.controller.signal,
-      onProgress: (loaded, total) => sendProgress(loaded, total, meter),
+      onCreated: (url) => {
+        page.attempt = { ...page.attempt, uploadUrl: url, jobId: decodeURIComponent(url.split('/').pop()) };
+        saveAttempt(page.attempt);
+      },
+      onAck: ({ offset, total }) => ackProgress(offset, total, meter),
+      onSending: (loaded) => sendingDetail(loaded, file.size, meter),
+      onChunk: (info) => { page.chunks.push(info); },
       onRetry: ({ reason, delayMs }) => sendRetry(reason, delayMs),
     });
     if (page.state !== SENDING) return;
-    page.attempt = { ...page.attempt, jobId: receipt.jobId };
+    page.attempt = { ...page.attempt, jobId };
     saveAttempt(page.attempt);
+    view.setPauseMode(null);
     view.stage('send', 'done', `${formatBytes(file.size)} received`);
     view.bar('send', 100, 'Received by FocalPoint');
     view.note(null);
-    track(receipt.jobId, receipt);
+    track(jobId);
   } catch (err) {
-    if (err.name === 'AbortError' || page.state !== SENDING) return; // cancel() takes over
+    if (err.name === 'AbortError' || page.state !== SENDING) return; // pause() or cancel() takes over
+    view.setPauseMode(null);
     view.stage('send', 'failed', '');
-    const advice = err instanceof UploadError && err.status === 0
+    const advice = err instanceof ResumableError && err.status === 0
       ? 'Check your connection, then upload the file again.'
       : adviceFor(err.code, err.status >= 500);
     finish('bad', 'Upload failed', err.message, { advice });
@@ -97,33 +130,50 @@ async function start() {
 }
 
 function speedMeter() {
-  return { t: performance.now(), loaded: 0, rate: null };
+  return { t: performance.now(), loaded: 0, rate: null, acked: 0 };
 }
 
-function sendProgress(loaded, total, meter) {
+/** The bar shows only what the server acknowledged: 100 % only once the last PATCH is answered. */
+function ackProgress(offset, total, meter) {
+  if (page.state !== SENDING) return;
+  meter.acked = offset;
+  const pct = offset >= total ? 99 : Math.min(99, (offset / total) * 100);
+  view.bar('send', pct, `${formatBytes(offset)} of ${formatBytes(total)} received by FocalPoint`);
+  document.body.dataset.acked = String(offset); // for tests
+  sendingDetail(offset, total, meter);
+}
+
+function sendingDetail(loaded, total, meter) {
   if (page.state !== SENDING) return;
   const now = performance.now();
   const dt = (now - meter.t) / 1000;
-  if (dt >= 0.25) {
+  if (dt >= 0.25 && loaded >= meter.loaded) {
     const rate = (loaded - meter.loaded) / dt;
     meter.rate = meter.rate == null ? rate : 0.7 * meter.rate + 0.3 * rate;
-    meter.t = now;
-    meter.loaded = loaded;
   }
-  if (loaded >= total) {
-    // Every byte is out, but only the server's answer says it has them all: not 100 % yet.
-    view.stage('send', 'active', 'Waiting for the server to confirm…');
-    view.bar('send', 99, 'All bytes sent; waiting for the server to confirm');
-    return;
-  }
-  const pct = Math.min(99, (loaded / total) * 100);
-  const parts = [`${formatBytes(loaded)} of ${formatBytes(total)}`];
+  if (dt >= 0.25 || loaded < meter.loaded) { meter.t = now; meter.loaded = loaded; }
+  const parts = [`${formatBytes(meter.acked)} of ${formatBytes(total)} received`];
   if (meter.rate > 0) {
     parts.push(`${formatBytes(meter.rate)}/s`);
-    parts.push(`${formatDuration((total - loaded) / meter.rate)} left`);
+    parts.push(`${formatDuration((total - meter.acked) / meter.rate)} left`);
   }
   view.stage('send', 'active', parts.join(' · '));
-  view.bar('send', pct, `${formatBytes(loaded)} of ${formatBytes(total)} sent`);
+}
+
+// --- pause and resume ---------------------------------------------------------------------------------------------
+function pause() {
+  if (page.state !== SENDING || !page.attempt?.uploadUrl) return;
+  setState(PAUSED);
+  page.controller?.abort(); // the server keeps every PATCH it answered; the one in flight is sent again
+  view.setPauseMode('resume');
+  view.stage('send', 'active', `Paused at ${formatBytes(Number(document.body.dataset.acked || 0))}`);
+  view.note('Paused. FocalPoint keeps what it has received; resume to send the rest.');
+}
+
+function unpause() {
+  if (page.state !== PAUSED || !page.file) return;
+  view.note(null);
+  send(page.file);
 }
 
 function sendRetry(reason, delayMs) {
@@ -169,6 +219,12 @@ function showDoc(doc) {
     case 'CANCELLED':
       markFailedStage(view);
       finish('bad', 'Cancelled', 'This upload was cancelled.', { advice: 'Choose the video again to start over.' });
+      break;
+    case 'EXPIRED':
+    case 'DELETED':
+      finish('bad', doc.state === 'EXPIRED' ? 'Expired' : 'Deleted',
+        doc.state === 'EXPIRED' ? 'Gemini no longer keeps this video.' : 'This video was deleted from Gemini.',
+        { advice: 'Choose the video again to upload it anew.' });
       break;
     default:
       break;
@@ -217,7 +273,7 @@ function finish(kind, title, text, extra) {
 
 // --- cancel ---------------------------------------------------------------------------------------------------------
 async function cancel() {
-  if (page.state !== SENDING && page.state !== TRACKING) return;
+  if (page.state !== SENDING && page.state !== PAUSED && page.state !== TRACKING) return;
   setState(CANCELLING);
   view.setCancelEnabled(false);
   view.note('Cancelling…');
@@ -225,7 +281,7 @@ async function cancel() {
   poller.stop();
   let jobId = page.attempt?.jobId;
   if (!jobId && page.attempt) {
-    // The POST was cut; the server may still have made a job of it (e.g. every byte had arrived).
+    // The creation was cut; the server may still have made a job of it.
     const r = await fetchStatus({ attemptId: page.attempt.attemptId });
     if (r.status === 200 && r.doc && !FINAL.has(r.doc.state)) jobId = r.doc.jobId;
   }
@@ -254,14 +310,44 @@ async function checkSaved() {
   if (r.status === 404 || (r.status === 200 && r.doc && FINAL.has(r.doc.state))) {
     clearAttempt();
     if (r.doc) view.previous(`Your last upload${saved.fileName ? `, “${saved.fileName}”,` : ''} ended: ${
-      { ACTIVE: 'ready', FAILED: 'failed', CANCELLED: 'cancelled' }[r.doc.state]}.`);
+      { ACTIVE: 'ready', FAILED: 'failed', CANCELLED: 'cancelled', EXPIRED: 'expired', DELETED: 'deleted' }[r.doc.state]}.`);
     return;
   }
   if (page.state !== IDLE) return;
   page.attempt = { ...saved, jobId: saved.jobId ?? r.doc?.jobId ?? null };
   if (!page.attempt.jobId && r.status === 200) return; // unreachable: a 200 always has a job id
   setState(RESUME_OFFER);
-  view.offerResume(saved);
+  // Still receiving: only this browser has the rest of the file, and a page cannot keep a file across a
+  // reload, so the user picks it again.
+  const needsFile = Boolean(saved.uploadUrl) && r.doc?.state === 'SPOOLING';
+  page.resumeNeedsFile = needsFile;
+  view.offerResume(saved, needsFile);
+}
+
+/** The file picked again after a reload: the same one (name, size, lastModified, first MiB), then carry on. */
+async function repick(file) {
+  if (page.state !== RESUME_OFFER || !file || !page.attempt?.uploadUrl) return;
+  const a = page.attempt;
+  const same = file.name === a.fileName && file.size === a.fileSize && file.lastModified === a.lastModified
+    && (await headSha256(file)) === a.headSha256;
+  if (!same) {
+    view.resumeError(`That is not “${a.fileName}” (${formatBytes(a.fileSize)}) as it was when the upload started.`);
+    return;
+  }
+  if (page.state !== RESUME_OFFER) return;
+  const release = await acquire().catch(() => () => {});
+  if (!release) {
+    setState(IDLE);
+    otherTab(checkSaved);
+    return;
+  }
+  page.release = release;
+  page.resumeNeedsFile = false;
+  view.hideResume();
+  view.showPicker(false);
+  view.startProgress(a.fileName, a.fileSize);
+  view.stage('send', 'active', 'Asking FocalPoint how much it has…');
+  send(file);
 }
 
 async function resumeYes() {
@@ -297,6 +383,10 @@ async function resumeYes() {
 function resumeNo() {
   if (page.state !== RESUME_OFFER) return;
   view.hideResume();
+  // An upload still receiving can only ever be finished from here: forgetting it cancels it, so its partial
+  // file is removed now rather than at expiry. A received job carries on; "no" only stops showing it.
+  if (page.resumeNeedsFile && page.attempt?.jobId) cancelJob(page.attempt.jobId);
+  page.resumeNeedsFile = false;
   clearAttempt();
   page.attempt = null;
   setState(IDLE);
@@ -335,6 +425,9 @@ function wire() {
   document.getElementById('again').addEventListener('click', again);
   document.getElementById('resume-yes').addEventListener('click', resumeYes);
   document.getElementById('resume-no').addEventListener('click', resumeNo);
+  const again2 = /** @type {HTMLInputElement} */ (document.getElementById('resume-file'));
+  again2.addEventListener('change', () => { repick(again2.files[0]); again2.value = ''; });
+  document.getElementById('pause').addEventListener('click', () => (page.state === PAUSED ? unpause() : pause()));
   document.getElementById('copy').addEventListener('click', () => {
     navigator.clipboard?.writeText(document.getElementById('result-uri').textContent).catch(() => {});
   });
@@ -358,6 +451,7 @@ function wire() {
 }
 
 async function init() {
+  window.focalpointChunks = page.chunks; // what each PATCH did, for the tests and for support
   wire();
   setState(IDLE);
   try {

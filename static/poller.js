@@ -5,7 +5,7 @@
 
 import { fetchStatus } from './api.js';
 
-const FINAL = new Set(['ACTIVE', 'FAILED', 'CANCELLED']);
+const FINAL = new Set(['ACTIVE', 'FAILED', 'CANCELLED', 'EXPIRED', 'DELETED']);
 export const MIN_MS = 1000; // never faster: the status limit allows 60 polls a minute per client
 export const JITTER = 0.4; // each gap is 1.0-1.4 x the base: spreads tabs apart, keeps the lag under 2 s
 export const QUIET_AFTER_MS = 60000; // nothing new for this long: start backing off

@@ -66,11 +66,28 @@ export class View {
   // --- notices ----------------------------------------------------------------------------------------------
   showElsewhere(visible) { $('elsewhere').hidden = !visible; }
 
-  offerResume(rec) {
+  /** `needsFile`: the upload is incomplete; the user must pick the same file again to carry on. */
+  offerResume(rec, needsFile = false) {
     const what = rec.fileName ? `“${rec.fileName}” (${formatBytes(rec.fileSize)})` : 'An earlier upload';
-    $('resume-text').textContent = `${what} was still being handled when this page was closed or reloaded.`;
+    $('resume-text').textContent = needsFile
+      ? `${what} was not finished when this page was closed or reloaded. Choose the same file again to send the rest.`
+      : `${what} was still being handled when this page was closed or reloaded.`;
+    $('resume-error').hidden = true;
+    $('resume-yes').hidden = needsFile;
+    $('resume-pick').hidden = !needsFile;
     $('resume').hidden = false;
-    $('resume-yes').focus();
+    (needsFile ? $('resume-file') : $('resume-yes')).focus();
+  }
+
+  resumeError(text) {
+    $('resume-error').textContent = text;
+    $('resume-error').hidden = false;
+  }
+
+  /** The pause button: 'pause', 'resume', or null (hidden). */
+  setPauseMode(mode) {
+    $('pause').hidden = mode == null;
+    $('pause').textContent = mode === 'resume' ? 'Resume' : 'Pause';
   }
 
   hideResume() { $('resume').hidden = true; }
@@ -150,6 +167,7 @@ export class View {
     $('result-advice').textContent = advice;
     $('result-advice').hidden = !advice;
     $('cancel').hidden = true;
+    $('pause').hidden = true;
     $('again').hidden = false;
     this.announce(`${title}. ${text ?? ''}`);
     box.focus();

@@ -77,6 +77,15 @@ class AccessLog(logging.Handler):
         if isinstance(fields, dict):
             self.lines.append(dict(fields))
 
+    def creations(self) -> list[dict[str, Any]]:
+        """``POST /api/uploads``: the page's resumable uploads, one per attempt."""
+        return [f for f in self.lines if f.get("method") == "POST" and f.get("path") == "/api/uploads"]
+
+    def patches(self, job_id: str | None = None) -> list[dict[str, Any]]:
+        """The PATCHes of one resumable upload (or of all), in the order they ended."""
+        return [f for f in self.lines if f.get("method") == "PATCH"
+                and (job_id is None or f.get("jobId") == job_id)]
+
     def posts(self, attempt_id: str | None = None) -> list[dict[str, Any]]:
         return [f for f in self.lines if f.get("method") == "POST" and f.get("path") == "/api/upload"
                 and (attempt_id is None or f.get("attemptId") == attempt_id)]

@@ -45,7 +45,7 @@ def test_checks_type_and_size_before_sending(browser_context: Any, make_service:
     page.set_input_files("#file", files=[{"name": "ok.mp4", "mimeType": "video/mp4", "buffer": b"x" * 1024}])
     expect(page.locator("#form-error")).to_be_hidden()
     expect(page.locator("#upload")).to_be_enabled()
-    assert access_log.posts() == []  # nothing was sent for the refused files
+    assert access_log.posts() == [] and access_log.creations() == []  # nothing was sent for the refused files
     assert page.errors == []
 
 
@@ -97,9 +97,12 @@ def test_big_file_through_all_stages(browser_context: Any, service: Any, access_
     assert "Ready" in page.inner_text("#live")
     shots(page, "ready")
 
-    posts = access_log.posts(rec["attemptId"])
-    assert len(posts) == 1 and posts[0]["status"] == 202 and posts[0]["fileBytes"] == 100 * MIB
-    assert len(access_log.posts()) == 1
+    # One resumable upload, sent in PATCHes that each were answered 204 and together carry the file once.
+    assert [c["status"] for c in access_log.creations()] == [201]
+    patches = access_log.patches(job_id)
+    assert patches and all(p["status"] == 204 for p in patches)
+    assert sum(p["bytesReceived"] for p in patches) == 100 * MIB
+    assert access_log.posts() == []
     assert page.errors == []
 
 
@@ -124,8 +127,7 @@ def test_button_disabled_at_once_and_second_click_ignored(browser_context: Any, 
     wait_stage(page, "send", "done")
     rec = stored(page)
     assert rec is not None
-    assert len(access_log.posts(rec["attemptId"])) == 1
-    assert len(access_log.posts()) == 1
+    assert len(access_log.creations()) == 1
     assert page.errors == []
 
 
@@ -151,7 +153,7 @@ def test_second_tab_cannot_upload(browser_context: Any, service: Any, access_log
     second.wait_for_selector("#elsewhere", state="hidden")  # the lock is free again
     second.set_input_files("#file", files=[{"name": "b.mp4", "mimeType": "video/mp4", "buffer": b"y" * 4096}])
     expect(second.locator("#upload")).to_be_enabled()
-    assert len(access_log.posts()) == 1
+    assert len(access_log.creations()) == 1
 
 
 def test_refresh_during_processing_and_resume(browser_context: Any, service: Any, access_log: Any,
@@ -181,7 +183,8 @@ def test_refresh_during_processing_and_resume(browser_context: Any, service: Any
     poke(page)
     page.wait_for_selector("#result.ok")
     assert stored(page) is None
-    assert len(access_log.posts()) == 1  # resuming never sends the file again
+    assert len(access_log.creations()) == 1  # resuming never sends the file again
+    assert sum(p["bytesReceived"] for p in access_log.patches()) == 8 * MIB
 
     # "No" forgets the job; a job the server does not know is dropped without asking.
     # The job is ACTIVE now: a finished job is dropped from storage and its end reported.
@@ -224,17 +227,16 @@ def test_cancel_while_sending(browser_context: Any, service: Any, access_log: An
     throttle_upload(browser_context, page, 10 * MIB)
     choose_and_upload(page, video_file(60 * MIB))
     wait_for(lambda: int(bar_value(page, "send") or 0) >= 5, what="some bytes sent")
-    attempt_id = (stored(page) or {})["attemptId"]
+    job_id = (stored(page) or {})["jobId"]
     page.click("#cancel")
     page.wait_for_selector("#result.bad")
     assert page.inner_text("#result-title") == "Cancelled"
     assert stored(page) is None
     shots(page, "cancelled")
-    line = wait_for(lambda: access_log.posts(attempt_id), what="the aborted request's access line")[0]
-    assert line["aborted"] is True and line["status"] == 499
-    # The server failed the half-sent job and freed its attempt: nothing is left to upload to Gemini.
-    wait_for(lambda: (j := leg.store.find_by_attempt(attempt_id)) is None or j.final, what="the job ended")
-    assert len(access_log.posts()) == 1
+    # The PATCH in flight was cut and the job cancelled: nothing is left to upload to Gemini.
+    wait_for(lambda: leg.get(job_id).final, what="the job ended")
+    assert leg.get(job_id).state is State.CANCELLED
+    assert len(access_log.creations()) == 1 and access_log.posts() == []
 
 
 def test_cancel_while_processing(browser_context: Any, service: Any, video_file: Any) -> None:

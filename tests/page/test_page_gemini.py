@@ -44,7 +44,8 @@ def test_full_flow_to_ready(browser_context: Any, gemini_service: Any, emulator:
     assert stored(page) is None
     page.wait_for_timeout(400)  # let the bars finish their transition
     shots(page, "gemini-ready")
-    assert len(access_log.posts(rec["attemptId"])) == 1
+    assert len(access_log.creations()) == 1 and access_log.posts() == []
+    assert len(access_log.patches(rec["jobId"])) > 1  # in pieces
     assert FakeLeg(gemini_service).get(rec["jobId"]).state is State.ACTIVE
     assert page.errors == []
 

@@ -1,4 +1,4 @@
-"""The page under trouble: POST retries on the same attemptId, replays, 429s on status polls (real limiter and
+"""The page under trouble: creation retries on the same attemptId (one upload), 429s on status polls (real limiter and
 injected), the ETag, and polling that pauses while the tab is hidden."""
 
 from __future__ import annotations
@@ -27,6 +27,16 @@ def watch_status(page: Any) -> list[tuple[float, int]]:
     return seen
 
 
+def creations_only(handler: Any) -> Any:
+    """A route handler for ``/api/uploads`` that lets everything but the creation POST through untouched."""
+    def route(r: Any) -> None:
+        if r.request.method == "POST":
+            handler(r)
+        else:
+            r.continue_()
+    return route
+
+
 def test_network_error_retries_with_the_same_attempt(browser_context: Any, service: Any, access_log: Any,
                                                      video_file: Any) -> None:
     page = open_page(browser_context, service)
@@ -39,17 +49,16 @@ def test_network_error_retries_with_the_same_attempt(browser_context: Any, servi
         else:
             route.continue_()
 
-    page.route("**/api/upload", flaky)
+    page.route("**/api/uploads", creations_only(flaky))
     choose_and_upload(page, video_file(3 * MIB))
     wait_stage(page, "send", "done", timeout=30_000)
     attempt_id = (stored(page) or {})["attemptId"]
     assert sent == [attempt_id, attempt_id]
-    assert len(access_log.posts(attempt_id)) == 1  # the first never reached the server
-    assert len(access_log.posts()) == 1
+    assert [c["status"] for c in access_log.creations()] == [201]  # the first never reached the server
 
 
-def test_429_on_the_post_waits_for_retry_after(browser_context: Any, service: Any, access_log: Any,
-                                               video_file: Any) -> None:
+def test_429_on_the_creation_waits_for_retry_after(browser_context: Any, service: Any, access_log: Any,
+                                                   video_file: Any) -> None:
     page = open_page(browser_context, service)
     times: list[float] = []
 
@@ -61,42 +70,38 @@ def test_429_on_the_post_waits_for_retry_after(browser_context: Any, service: An
         else:
             route.continue_()
 
-    page.route("**/api/upload", busy_once)
+    page.route("**/api/uploads", creations_only(busy_once))
     choose_and_upload(page, video_file(2 * MIB))
     expect(page.locator("#note")).to_contain_text("FocalPoint is busy")
     wait_stage(page, "send", "done")
     assert len(times) == 2 and times[1] - times[0] >= 0.95
-    assert len(access_log.posts((stored(page) or {})["attemptId"])) == 1
+    assert len(access_log.creations()) == 1
 
 
-def test_replayed_answer_is_a_success(browser_context: Any, service: Any, access_log: Any,
-                                      video_file: Any) -> None:
-    """The first answer is lost behind a 503 (as from a proxy); the re-send is answered 200 Idempotent-Replayed."""
+def test_lost_creation_answer_maps_to_the_same_upload(browser_context: Any, service: Any, access_log: Any,
+                                                     video_file: Any) -> None:
+    """The first creation's answer is lost behind a 503 (as from a proxy); creating the same attempt again
+    answers that upload's Location: one job, its bytes sent once."""
     page = open_page(browser_context, service)
-    answers: list[int] = []
-    clip = video_file(2 * MIB)
-    # Playwright cannot see a File body (post_data_buffer is None): route.fetch() would send an empty body,
-    # which is now refused as empty_file. Hand it the file's bytes, as the browser would have sent them.
-    body = clip.read_bytes()
+    answers: list[tuple[int, str | None]] = []
 
     def lose_first_answer(route: Any) -> None:
-        if not answers:
-            real = route.fetch(post_data=body)
-            answers.append(real.status)
+        real = route.fetch()
+        answers.append((real.status, real.headers.get("location")))
+        if len(answers) == 1:
             route.fulfill(status=503, headers={"Retry-After": "1", "Content-Type": "application/json"},
                           body='{"error":{"code":"unavailable","message":"Bad gateway."}}')
         else:
-            real = route.fetch(post_data=body)
-            answers.append(real.status)
             route.fulfill(response=real)
 
-    page.route("**/api/upload", lose_first_answer)
-    choose_and_upload(page, clip)
+    page.route("**/api/uploads", creations_only(lose_first_answer))
+    choose_and_upload(page, video_file(2 * MIB))
     wait_stage(page, "send", "done")
-    attempt_id = (stored(page) or {})["attemptId"]
-    assert answers == [202, 200]
-    posts = access_log.posts(attempt_id)
-    assert [p["outcome"] for p in posts] == ["accepted", "replayed"]
+    rec = stored(page) or {}
+    assert [a[0] for a in answers] == [201, 201] and answers[0][1] == answers[1][1]
+    assert answers[0][1] is not None and answers[0][1].endswith("/" + rec["jobId"])
+    assert sum(p["bytesReceived"] for p in access_log.patches(rec["jobId"])) == 2 * MIB
+    assert FakeLeg(service).job_of(rec["attemptId"]).job_id == rec["jobId"]
     assert state(page) == "TRACKING"
 
 
