@@ -16,7 +16,7 @@ import pytest
 from focalpoint_upload import procfs
 from tests.helpers.http import attempt_id, request, upload_raw
 from tests.helpers.procs import Proc, serve
-from tests.test_embedded import assert_private
+from tests.security.test_data_dir import assert_private
 
 CLI = [sys.executable, "-m", "focalpoint_upload.cli"]
 

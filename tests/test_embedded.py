@@ -1,6 +1,6 @@
 """The embedded Redis's life, with the real redis-server: clean stop and restart keep the data, a server left
 by a killed service is stopped (never duplicated), one service per data directory, a dead server is
-restarted by the watchdog while /healthz says so, and the data directory stays private."""
+restarted by the watchdog while /healthz says so. (The data directory's privacy: tests/security/test_data_dir.py.)"""
 
 from __future__ import annotations
 
@@ -143,35 +143,6 @@ def test_healthz_fails_while_the_embedded_redis_is_down_and_readyz_shows_no_sock
     finally:
         svc.stop()
     assert servers(tmp_path / "data") == []
-
-
-def test_the_data_directory_is_private(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    (data / "redis").mkdir(parents=True)
-    old = data / "redis" / "focalpoint.db"  # as an older version left it: world-readable
-    old.write_bytes(b"")
-    old.chmod(0o644)
-    settings = service_settings(tmp_path, None, "fptest-perms")
-    svc = RunningService(settings, with_workers=False)
-    try:
-        client(svc.service.redis_url).set("k", "v")
-        assert_private(data, including=("appendonly.aof", "focalpoint.db", "redis-server.pid", "lock"))
-    finally:
-        svc.stop()
-    assert_private(data, including=("appendonly.aof", "focalpoint.db"))
-
-
-def assert_private(root: Path, *, including: tuple[str, ...] = ("appendonly.aof",)) -> None:
-    """Every directory under ``root`` is 0700 and every file 0600; ``including`` were among them."""
-    seen = []
-    for dirpath, _dirnames, filenames in os.walk(root):
-        assert stat.S_IMODE(os.stat(dirpath).st_mode) == 0o700, dirpath
-        for name in filenames:
-            path = Path(dirpath, name)
-            if not path.is_socket():
-                assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
-                seen.append(name)
-    assert set(including) <= set(seen), seen
 
 
 def test_the_watchdog_thread_restarts_it_on_its_own(tmp_path: Path) -> None:
