@@ -337,6 +337,14 @@ class UploadsHandler(BaseHandler):
     async def _end_cut(self) -> None:
         self.body_done = True
         self._stop_ticker()
+        try:
+            await self._keep_what_came()
+        finally:
+            self._access(499)
+
+    async def _keep_what_came(self) -> None:
+        """End the append as cut (the bytes that came are written out and counted, the offset moves to them),
+        then let go of the request's in-flight entry and upload slots, even if ending the append fails."""
         a = self.append
         try:
             if a is not None and not a.ended:
@@ -345,7 +353,6 @@ class UploadsHandler(BaseHandler):
         finally:
             self.fd.inflight.discard(self)
             self._release_slots()
-            self._access(499)
 
     def _tick(self) -> None:
         if self.body_done or self._finished:
@@ -370,14 +377,7 @@ class UploadsHandler(BaseHandler):
 
     async def _answer_too_slow(self) -> None:
         s = self.fd.settings
-        a = self.append
-        try:
-            if a is not None and not a.ended:
-                ended = await a.end(cut=True)
-                self.offset = ended.offset
-        finally:
-            self.fd.inflight.discard(self)
-            self._release_slots()
+        await self._keep_what_came()
         if not self._finished:
             # Answering before the body is complete makes Tornado close the connection once the answer is out.
             self.send_api_error(client_too_slow(s.min_upload_rate_bytes, s.min_upload_rate_window_s))
