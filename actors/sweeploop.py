@@ -3,36 +3,28 @@
 from __future__ import annotations
 
 import logging
-import threading
 
 import redis
 
+from actors.loopthread import LoopThread
 from actors.sweeper import Sweeper
 from config import Settings
 
 log = logging.getLogger("focalpoint.sweeper")
 
 
-class SweepLoop:
+class SweepLoop(LoopThread):
     """A daemon thread: a first sweep at once (start-up recovery), then one every ``sweep_interval_s`` by
     whichever worker takes the interval's lock first (the sweep is safe to run concurrently; the lock only
     saves work)."""
 
     def __init__(self, sweeper: Sweeper, client: redis.Redis, settings: Settings, *, recovering: bool) -> None:
+        super().__init__("sweeper")
         self.sweeper = sweeper
         self._client = client
         self._lock_key = f"{settings.redis_namespace}:sweep-lock"
         self._interval = settings.sweep_interval_s
         self._recovering = recovering
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sweeper", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
 
     def _run(self) -> None:
         self._once(recovering=self._recovering, locked=False)

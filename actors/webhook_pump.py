@@ -9,13 +9,13 @@ simply falls due again when the claim lapses: the outbox, not the message, is th
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import dramatiq
 import redis
 
+from actors.loopthread import LoopThread
 from actors.webhook_http import HttpSender
 from actors.webhooks import Deliverer, outbox_for
 from config import Settings
@@ -27,16 +27,15 @@ WEBHOOK_QUEUE = "webhooks"
 DELIVER_ACTOR = "deliver_webhook"
 
 
-class WebhookPump:
+class WebhookPump(LoopThread):
     def __init__(self, outbox: Outbox, send: Callable[[str], None], clock: Callable[[], float], *,
                  claim_s: float, interval_s: float = 0.25) -> None:
+        super().__init__("webhook-pump")
         self.outbox = outbox
         self._send = send
         self._clock = clock
         self._claim_s = claim_s
         self._interval = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="webhook-pump", daemon=True)
 
     def pump_once(self) -> int:
         """Send every due event that this process claims; returns how many it sent."""
@@ -47,13 +46,6 @@ class WebhookPump:
                 self._send(event_id)
                 sent += 1
         return sent
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):

@@ -304,6 +304,18 @@ def start_helper(script: str, args: list[str], log: Path) -> tuple[Child, int]:
     return child, int(line.split()[1])
 
 
+def start_frontdoor_and_sink(wd: Path, env: dict[str, str], children: list[Child]) -> tuple[Child, int, int]:
+    """The front door (see :func:`start_frontdoor`) and the baseline socket sink (``_sink.py`` writing under
+    ``wd / "sink"``): each is appended to ``children`` as soon as it runs, so the caller's finally stops
+    whatever started. Returns the front door, its port and the sink's port."""
+    (wd / "sink").mkdir()
+    fd, fd_port = start_frontdoor(env, wd / "frontdoor.log")
+    children.append(fd)
+    sink, sink_port = start_helper("_sink.py", ["--dir", str(wd / "sink")], wd / "sink.log")
+    children.append(sink)
+    return fd, fd_port, sink_port
+
+
 def redis_cleanup(namespace: str) -> None:
     import redis
 

@@ -49,16 +49,11 @@ def upload(port: int, file: str, mode: str, path: str, xff: str | None, barrier:
     fd = os.open(file, os.O_RDONLY)
     try:
         sock.sendall(request_head + head)
-        offset = 0
-        while offset < size:
-            sent = os.sendfile(sock.fileno(), fd, offset, min(size - offset, 64 * 1024 * 1024))
-            if sent == 0:
-                raise ConnectionError("sendfile sent nothing")
-            offset += sent
+        send_range(sock, fd, 0, size, piece=64 * 1024 * 1024)
         if tail:
             sock.sendall(tail)
         t_last = time.monotonic()
-        status, body = read_answer(sock)
+        status, _, body = read_head(sock)
         t_answer = time.monotonic()
     finally:
         os.close(fd)
@@ -67,7 +62,19 @@ def upload(port: int, file: str, mode: str, path: str, xff: str | None, barrier:
             "t0": t0, "t_last": t_last, "t_answer": t_answer}
 
 
-def read_answer(sock: socket.socket) -> tuple[int, Any]:
+def send_range(sock: socket.socket, fd: int, start: int, n: int, piece: int) -> None:
+    """Send bytes ``start`` .. ``start + n`` of the open file ``fd`` with ``os.sendfile``, at most ``piece`` bytes
+    a call (the socket must be blocking: with a timeout, sendfile fails with EAGAIN)."""
+    sent = 0
+    while sent < n:
+        k = os.sendfile(sock.fileno(), fd, start + sent, min(n - sent, piece))
+        if k == 0:
+            raise ConnectionError("sendfile sent nothing")
+        sent += k
+
+
+def read_head(sock: socket.socket) -> tuple[int, dict[str, str], Any]:
+    """One answer on a keep-alive connection: status, headers (lower-case names), body (JSON if any)."""
     buf = b""
     while b"\r\n\r\n" not in buf:
         data = sock.recv(65536)
@@ -76,12 +83,11 @@ def read_answer(sock: socket.socket) -> tuple[int, Any]:
         buf += data
     head, _, rest = buf.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    length = 0
+    headers = {}
     for line in lines[1:]:
         name, _, value = line.partition(":")
-        if name.strip().lower() == "content-length":
-            length = int(value.strip())
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", "0"))
     while len(rest) < length:
         data = sock.recv(65536)
         if not data:
@@ -91,7 +97,7 @@ def read_answer(sock: socket.socket) -> tuple[int, Any]:
         body = json.loads(rest) if rest else None
     except ValueError:
         body = rest[:200].decode("latin-1")
-    return status, body
+    return int(lines[0].split()[1]), headers, body
 
 
 def main() -> int:

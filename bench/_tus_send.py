@@ -23,32 +23,7 @@ import time
 import uuid
 from typing import Any
 
-
-def read_head(sock: socket.socket) -> tuple[int, dict[str, str], Any]:
-    """One answer on a keep-alive connection: status, headers (lower-case names), body (JSON if any)."""
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        data = sock.recv(65536)
-        if not data:
-            raise ConnectionError(f"connection closed before the answer: {buf[:200]!r}")
-        buf += data
-    head, _, rest = buf.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    length = int(headers.get("content-length", "0"))
-    while len(rest) < length:
-        data = sock.recv(65536)
-        if not data:
-            break
-        rest += data
-    try:
-        body = json.loads(rest) if rest else None
-    except ValueError:
-        body = rest[:200].decode("latin-1")
-    return int(lines[0].split()[1]), headers, body
+from _send import read_head, send_range
 
 
 def request(sock: socket.socket, method: str, path: str, headers: dict[str, str]) -> None:
@@ -78,12 +53,7 @@ def upload(port: int, file: str, chunk: int) -> dict[str, Any]:
             request(sock, "PATCH", path, {"Tus-Resumable": "1.0.0", "Upload-Offset": str(offset),
                                           "Content-Type": "application/offset+octet-stream",
                                           "Content-Length": str(n)})
-            sent = 0
-            while sent < n:
-                k = os.sendfile(sock.fileno(), fd, offset + sent, n - sent)
-                if k == 0:
-                    raise ConnectionError("sendfile sent nothing")
-                sent += k
+            send_range(sock, fd, offset, n, piece=n)
             t_last = time.monotonic()
             status, headers, body = read_head(sock)
             tails.append(time.monotonic() - t_last)

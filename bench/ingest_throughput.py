@@ -43,8 +43,7 @@ from _common import (
     redis_ok,
     send,
     service_env,
-    start_frontdoor,
-    start_helper,
+    start_frontdoor_and_sink,
     table,
 )
 
@@ -98,12 +97,8 @@ def main() -> int:
             make_payload(big, size)
             make_payload(little, small)
             make_payload(par, psize)
-            (wd / "sink").mkdir()
             env = service_env(wd, ns, "http://127.0.0.1:9")  # no worker runs: Gemini is never called
-            fd, fd_port = start_frontdoor(env, wd / "frontdoor.log")
-            children.append(fd)
-            sink, sink_port = start_helper("_sink.py", ["--dir", str(wd / "sink")], wd / "sink.log")
-            children.append(sink)
+            fd, fd_port, sink_port = start_frontdoor_and_sink(wd, env, children)
             spool = wd / "data" / "spool"
             print(f"# front door pid {fd.pid}, idle RSS {fd.rss_mib():.1f} MiB; sizes: big {size} B, small {small} B, "
                   f"{a.parallel} x {psize} B concurrent; {a.repeats} repeats, interleaved")

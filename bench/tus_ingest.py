@@ -54,8 +54,7 @@ from _common import (
     redis_ok,
     send,
     service_env,
-    start_frontdoor,
-    start_helper,
+    start_frontdoor_and_sink,
     table,
 )
 
@@ -123,13 +122,9 @@ def main() -> int:
         try:
             big = make_payload(wd / "big.bin", size)
             warm = make_payload(wd / "warm.bin", min(size, 8 * 2**20))
-            (wd / "sink").mkdir()
             env = service_env(wd, ns, "http://127.0.0.1:9",  # no worker runs: Gemini is never called
                               FOCALPOINT_UPLOAD_REQUESTS_PER_MINUTE="1000000")
-            fd, fd_port = start_frontdoor(env, wd / "frontdoor.log")
-            children.append(fd)
-            sink, sink_port = start_helper("_sink.py", ["--dir", str(wd / "sink")], wd / "sink.log")
-            children.append(sink)
+            fd, fd_port, sink_port = start_frontdoor_and_sink(wd, env, children)
             spool = wd / "data" / "spool"
             print(f"# front door pid {fd.pid}; throughput {size} B x {a.repeats} repeats, chunks "
                   f"{', '.join(label for label, _ in chunks)}; latency {lsize} B x {a.latency_runs} "

@@ -37,7 +37,6 @@ from frontdoor.admission import (
     drain_allowance,
     replay_or_conflict,
 )
-from frontdoor.base import BaseHandler
 from frontdoor.context import Frontdoor
 from frontdoor.errors import (
     ApiError,
@@ -50,8 +49,8 @@ from frontdoor.errors import (
 )
 from frontdoor.space import next_reserved_until, outstanding, space_problem
 from frontdoor.spool import SpoolWriter, remove_spool
+from frontdoor.streaming import StreamingHandler
 from frontdoor.transfer_rate import RateWindow
-from frontdoor.upload_slots import RENEW_EVERY_S, Held, give_back, keep
 from jobs import Event, IllegalTransition, JobNotFound, StaleJob, State, StoreUnavailable
 from observability.sentry import capture_exception
 
@@ -65,7 +64,7 @@ def _expects_continue(headers: Any) -> bool:
 
 
 @tornado.web.stream_request_body
-class UploadHandler(BaseHandler):
+class UploadHandler(StreamingHandler):
     def initialize(self, fd: Frontdoor) -> None:
         # Set here, not in prepare(): an error Tornado answers before prepare() still ends in on_finish().
         super().initialize(fd)
@@ -76,9 +75,6 @@ class UploadHandler(BaseHandler):
         self.last_byte_mono = time.monotonic()
         self.progress_at = 0.0
         self.progress_busy = False
-        self.ticker: PeriodicCallback | None = None
-        self.slots: Held | None = None  # concurrent-upload slots, taken by admit() for a new upload
-        self.slots_renewed_at = time.monotonic()
         self.reserved_until = 0  # spool offset this upload may write up to without asking for more space
         self.drain_from = 0  # body bytes read when the request was refused; the drain counts from there
 
@@ -366,11 +362,6 @@ class UploadHandler(BaseHandler):
             self._release_slots()
             self.access.write(499)
 
-    def _release_slots(self) -> None:
-        held, self.slots = self.slots, None
-        if held is not None:
-            IOLoop.current().add_callback(give_back, self.fd, held)
-
     def _too_slow(self) -> None:
         """The body arrives below the minimum rate: answer 408 client_too_slow now, close, clean up as an abort."""
         if self.access.logged or self.body_done or self._finished:
@@ -403,9 +394,7 @@ class UploadHandler(BaseHandler):
             return
         adm = self.admission
         now = time.monotonic()
-        if self.slots is not None and now - self.slots_renewed_at >= RENEW_EVERY_S:
-            self.slots_renewed_at = now
-            IOLoop.current().add_callback(keep, self.fd, self.slots)
+        self._renew_slots(now)
         if adm and adm.job and self.spool and not self.progress_busy and now - self.progress_at >= PROGRESS_EVERY_S:
             self.progress_at = now
             self.progress_busy = True
@@ -439,11 +428,6 @@ class UploadHandler(BaseHandler):
         conn = self.request.connection
         assert isinstance(conn, HTTP1Connection)
         return conn
-
-    def _stop_ticker(self) -> None:
-        if self.ticker is not None:
-            self.ticker.stop()
-            self.ticker = None
 
     def on_finish(self) -> None:
         self._stop_ticker()

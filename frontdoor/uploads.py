@@ -20,7 +20,6 @@ from tornado.ioloop import IOLoop, PeriodicCallback
 
 from frontdoor.append import Append, Checksum, Ended
 from frontdoor.appendfile import LeaseLost
-from frontdoor.base import BaseHandler
 from frontdoor.context import Frontdoor
 from frontdoor.core import NewUpload, Offset, UploadCore
 from frontdoor.errors import (
@@ -34,9 +33,10 @@ from frontdoor.errors import (
 )
 from frontdoor.resource import expires_at
 from frontdoor.space import next_reserved_until, outstanding, space_problem
+from frontdoor.streaming import StreamingHandler
 from frontdoor.transfer_rate import RateWindow
 from frontdoor.tus import ALLOWED_HEADERS, EXPOSED, protocol_for
-from frontdoor.upload_slots import RENEW_EVERY_S, Held, give_back, keep, principal_key, take
+from frontdoor.upload_slots import principal_key, take
 from jobs import Job, State, StoreUnavailable
 
 log = logging.getLogger("focalpoint.frontdoor")
@@ -45,7 +45,7 @@ TICK_S = 1.0
 
 
 @tornado.web.stream_request_body
-class UploadsHandler(BaseHandler):
+class UploadsHandler(StreamingHandler):
     """Both routes; :class:`UploadCollection` and :class:`UploadItem` say which methods each one serves."""
 
     SUPPORTED_METHODS = ("OPTIONS", "POST", "HEAD", "PATCH", "DELETE")
@@ -60,8 +60,6 @@ class UploadsHandler(BaseHandler):
         self.logged = False
         self.offset: int | None = None
         self.core = core
-        self.slots: Held | None = None  # concurrent-upload slots, held while a body streams into the upload
-        self.slots_renewed_at = time.monotonic()
         self.cut: str | None = None  # why we cut the request's body short (the access line says)
         self.rate = RateWindow(fd.settings.min_upload_rate_bytes, fd.settings.min_upload_rate_window_s, fd.monotonic)
         self.proto = protocol_for(dict(self.request.headers), fd.settings)
@@ -93,7 +91,6 @@ class UploadsHandler(BaseHandler):
         self.body_bytes = 0
         self.body_done = False
         self.last_byte = time.monotonic()
-        self.ticker: PeriodicCallback | None = None
         self.keeping = False
         self.reserved_until = 0  # body bytes this request may write before it asks for more space
         self.connection.set_max_body_size(max(s.drain_limit_bytes, s.max_append_bytes + 1024 * 1024))
@@ -337,6 +334,14 @@ class UploadsHandler(BaseHandler):
     async def _end_cut(self) -> None:
         self.body_done = True
         self._stop_ticker()
+        try:
+            await self._keep_what_came()
+        finally:
+            self._access(499)
+
+    async def _keep_what_came(self) -> None:
+        """End the append as cut (the bytes that came are written out and counted, the offset moves to them),
+        then let go of the request's in-flight entry and upload slots, even if ending the append fails."""
         a = self.append
         try:
             if a is not None and not a.ended:
@@ -345,7 +350,6 @@ class UploadsHandler(BaseHandler):
         finally:
             self.fd.inflight.discard(self)
             self._release_slots()
-            self._access(499)
 
     def _tick(self) -> None:
         if self.body_done or self._finished:
@@ -354,9 +358,7 @@ class UploadsHandler(BaseHandler):
             self._too_slow()
             return
         now = time.monotonic()
-        if self.slots is not None and now - self.slots_renewed_at >= RENEW_EVERY_S:
-            self.slots_renewed_at = now
-            IOLoop.current().add_callback(keep, self.fd, self.slots)
+        self._renew_slots(now)
         IOLoop.current().add_callback(self._keep)
 
     def _too_slow(self) -> None:
@@ -370,22 +372,10 @@ class UploadsHandler(BaseHandler):
 
     async def _answer_too_slow(self) -> None:
         s = self.fd.settings
-        a = self.append
-        try:
-            if a is not None and not a.ended:
-                ended = await a.end(cut=True)
-                self.offset = ended.offset
-        finally:
-            self.fd.inflight.discard(self)
-            self._release_slots()
+        await self._keep_what_came()
         if not self._finished:
             # Answering before the body is complete makes Tornado close the connection once the answer is out.
             self.send_api_error(client_too_slow(s.min_upload_rate_bytes, s.min_upload_rate_window_s))
-
-    def _release_slots(self) -> None:
-        held, self.slots = self.slots, None
-        if held is not None:
-            IOLoop.current().add_callback(give_back, self.fd, held)
 
     async def _keep(self) -> None:
         a = self.append
@@ -402,11 +392,6 @@ class UploadsHandler(BaseHandler):
             self.connection.close()  # no on_connection_close follows: Tornado clears its callbacks
             super().on_connection_close()  # ...so end Tornado's wait for the body here
             await self._end_cut()
-
-    def _stop_ticker(self) -> None:
-        if self.ticker is not None:
-            self.ticker.stop()
-            self.ticker = None
 
     def on_finish(self) -> None:
         self._stop_ticker()

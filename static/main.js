@@ -324,6 +324,22 @@ async function checkSaved() {
   view.offerResume(saved, needsFile);
 }
 
+/**
+ * Take the one-upload-per-browser lock to carry on a saved upload. Without it (another tab holds it), back to
+ * idle, say so, and look at the saved upload again once that tab lets go.
+ * @returns {Promise<(() => void) | null>} the lock's release (also kept in page.release), or null
+ */
+async function lockForResume() {
+  const release = await acquire().catch(() => () => {});
+  if (!release) {
+    setState(IDLE);
+    otherTab(checkSaved);
+    return null;
+  }
+  page.release = release;
+  return release;
+}
+
 /** The file picked again after a reload: the same one (name, size, lastModified, first MiB), then carry on. */
 async function repick(file) {
   if (page.state !== RESUME_OFFER || !file || !page.attempt?.uploadUrl) return;
@@ -335,13 +351,7 @@ async function repick(file) {
     return;
   }
   if (page.state !== RESUME_OFFER) return;
-  const release = await acquire().catch(() => () => {});
-  if (!release) {
-    setState(IDLE);
-    otherTab(checkSaved);
-    return;
-  }
-  page.release = release;
+  if (!(await lockForResume())) return;
   page.resumeNeedsFile = false;
   view.hideResume();
   view.showPicker(false);
@@ -353,13 +363,8 @@ async function repick(file) {
 async function resumeYes() {
   if (page.state !== RESUME_OFFER) return;
   view.hideResume();
-  const release = await acquire().catch(() => () => {});
-  if (!release) {
-    setState(IDLE);
-    otherTab(checkSaved);
-    return;
-  }
-  page.release = release;
+  const release = await lockForResume();
+  if (!release) return;
   let jobId = page.attempt.jobId;
   if (!jobId) {
     const r = await fetchStatus({ attemptId: page.attempt.attemptId });

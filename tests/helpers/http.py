@@ -162,6 +162,17 @@ def env_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
+def assert_not_answered_yet(sock: socket.socket, then_timeout: float) -> None:
+    """Assert that nothing is answered within 0.4 s while the body is incomplete; then set ``then_timeout``."""
+    sock.settimeout(0.4)
+    try:
+        early = sock.recv(100)
+    except TimeoutError:
+        early = b""
+    assert early == b"", f"answered before the body was complete: {early!r}"
+    sock.settimeout(then_timeout)
+
+
 def answer_after_whole_body(port: int, headers: dict[str, str], size: int, tail: int = 10) -> bytes:
     """Send a request's headers and all but ``tail`` bytes of a ``size``-byte body; assert that no answer
     comes before the body is complete (a proxy answered early reports a 502); send the rest; return the
@@ -171,13 +182,7 @@ def answer_after_whole_body(port: int, headers: dict[str, str], size: int, tail:
         head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         sock.sendall(f"POST /api/upload HTTP/1.1\r\nHost: x\r\n{head}Content-Length: {size}\r\n\r\n".encode())
         sock.sendall(b"z" * (size - tail))
-        sock.settimeout(0.4)
-        try:
-            early = sock.recv(100)
-        except TimeoutError:
-            early = b""
-        assert early == b"", f"answered before the body was complete: {early!r}"
-        sock.settimeout(10)
+        assert_not_answered_yet(sock, then_timeout=10)
         sock.sendall(b"z" * tail)
         return sock.recv(4096)
     finally:

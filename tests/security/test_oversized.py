@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.helpers.http import answer_after_whole_body, attempt_id, payload
+from tests.helpers.http import answer_after_whole_body, assert_not_answered_yet, attempt_id, payload
 from tests.helpers.service import RunningService
 from tests.helpers.wait import wait_for
 
@@ -28,13 +28,7 @@ def chunked_answer_after_whole_body(port: int, attempt: str, blocks: Iterator[by
                      "Transfer-Encoding: chunked\r\n\r\n".encode())
         for block in blocks:
             sock.sendall(b"%x\r\n%s\r\n" % (len(block), block))
-        sock.settimeout(0.4)
-        try:
-            early = sock.recv(100)
-        except TimeoutError:
-            early = b""
-        assert early == b"", f"answered before the body was complete: {early!r}"
-        sock.settimeout(15)
+        assert_not_answered_yet(sock, then_timeout=15)
         sock.sendall(b"0\r\n\r\n")
         data = b""
         while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
