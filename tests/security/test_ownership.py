@@ -21,12 +21,17 @@ from tests.helpers.service import RunningService
 SECRET = "security-test-secret-" + "z" * 32
 
 
+# ALICE and BOB are minted once, when pytest collects this module, and other modules import them: they must
+# outlive the whole run (a CI run's py311 takes over 11 min; a 600 s lifetime expired mid-run in a fresh clone).
+LIFETIME = 24 * 3600
+
+
 def bearer(user: str, **claims: Any) -> dict[str, str]:
     now = time.time()
     if claims:
-        body = {"sub": user, "exp": int(now + 600), **claims}
+        body = {"sub": user, "exp": int(now + LIFETIME), **claims}
         return {"Authorization": "Bearer " + jwt.encode(body, SECRET, algorithm="HS256")}
-    return {"Authorization": "Bearer " + mint(SECRET, user, 600, now)}
+    return {"Authorization": "Bearer " + mint(SECRET, user, LIFETIME, now)}
 
 
 ALICE, BOB = bearer("alice"), bearer("bob")
