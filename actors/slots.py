@@ -75,3 +75,34 @@ class RedisSlots:
                 self._r.zadd(self._key, {member: self._clock() + self._ttl}, xx=True)
             except redis.RedisError:
                 continue  # try again; if Redis stays away, the slot lapses like a dead worker's
+
+
+class MemorySlots:
+    """The in-memory twin of :class:`RedisSlots` for unit tests: ``limit`` slots in one process; a slot is
+    held for exactly the ``with`` block (no ttl: there is no worker to die). ``taken`` counts grants."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._used = 0
+        self.taken = 0
+
+    @contextmanager
+    def hold(self) -> Iterator[bool]:
+        with self._lock:
+            got = self._used < self._limit
+            if got:
+                self._used += 1
+                self.taken += 1
+        if not got:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            with self._lock:
+                self._used -= 1
+
+    def in_use(self) -> int:
+        with self._lock:
+            return self._used
