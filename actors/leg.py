@@ -76,6 +76,7 @@ class Leg:
     stopping: threading.Event = field(default_factory=threading.Event)  # set on shutdown: runs pause
     storage: StorageBudget | None = None  # the Gemini storage budget (None: no budget, as in some unit tests)
     storage_recheck_s: tuple[float, float] = RECHECK_S  # a job waiting for storage looks again after
+    on_storage_wait: Callable[[], None] | None = None  # told when a job begins to wait (a metric)
 
     # --- messages -------------------------------------------------------------------------------------------
     def _next(self, job_id: str, gen: int, kind: Kind, delay_s: float = 0.0) -> None:
