@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -92,6 +93,29 @@ class FakeClock:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture
+def emulator_config() -> Any:
+    """The emulator's configuration; a directory's conftest overrides it (tests/gemini: tiny chunks)."""
+    from gemini.emulator import EmulatorConfig
+
+    return EmulatorConfig(api_key="emu-key", granularity=256 * 1024)
+
+
+@pytest.fixture
+def emulator_clock() -> Callable[[], float]:
+    """The emulator's clock: real time for tests with real workers; tests/gemini gives it the FakeClock."""
+    return time.time
+
+
+@pytest.fixture
+def emulator(emulator_config: Any, emulator_clock: Callable[[], float]) -> Iterator[Any]:
+    """The one Gemini emulator fixture: an in-process ``EmulatorServer`` (its state is ``.emulator``)."""
+    from gemini.emulator import Emulator, EmulatorServer
+
+    with EmulatorServer(Emulator(emulator_config, clock=emulator_clock)) as srv:
+        yield srv
 
 
 @pytest.fixture

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import redis
 
 from actors.slots import RedisSlots
+from tests.helpers.wait import wait_for
 
 
 def test_at_most_limit_slots_are_held_and_they_come_back(redis_client: redis.Redis, namespace: str) -> None:
@@ -35,9 +35,7 @@ def test_concurrent_takers_never_exceed_the_limit(redis_client: redis.Redis, nam
     threads = [threading.Thread(target=take) for _ in range(10)]
     for t in threads:
         t.start()
-    deadline = time.monotonic() + 5
-    while len(got) < 10 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for(lambda: len(got) == 10, 5, "every thread asked for a slot")
     release.set()
     for t in threads:
         t.join()
