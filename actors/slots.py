@@ -19,14 +19,23 @@ from contextlib import contextmanager
 import redis
 
 
+def _wait(done: threading.Event, seconds: float) -> bool:
+    return done.wait(seconds)
+
+
 class RedisSlots:
+    """``clock`` scores the slots; ``wait(done, seconds)`` is how the keeper lets a third of the ttl pass
+    between renewals (True: the holder is done). Tests pass both, so time passing is a step they take."""
+
     def __init__(self, client: redis.Redis, namespace: str, limit: int, ttl_s: float,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 wait: Callable[[threading.Event, float], bool] = _wait) -> None:
         self._r = client
         self._key = f"{namespace}:gemini-upload-slots"
         self._limit = limit
         self._ttl = ttl_s
         self._clock = clock
+        self._wait = wait
 
     @contextmanager
     def hold(self) -> Iterator[bool]:
@@ -70,7 +79,7 @@ class RedisSlots:
                     continue
 
     def _keep(self, member: str, done: threading.Event) -> None:
-        while not done.wait(self._ttl / 3):
+        while not self._wait(done, self._ttl / 3):
             try:
                 self._r.zadd(self._key, {member: self._clock() + self._ttl}, xx=True)
             except redis.RedisError:
