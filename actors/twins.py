@@ -2,11 +2,11 @@
 
 :class:`MemoryGemini` is both an :class:`~actors.ports.Uploader` and :class:`~actors.ports.Files`: it reads the
 spool file in chunks as the real uploader does, keeps sessions by URL (a stored URL resumes at the offset the
-"server" kept; an unknown or cancelled one is replaced by a new session, saved before any byte is sent), and
-keeps files with the sha256 of the bytes it received. Faults are scripted by the test, never random:
-``upload_faults`` (raise after so many chunks of a call), ``corrupt_next`` (store the next files' digests
-wrong), ``get_faults`` and ``delete_faults``. New files start in ``new_file_state``; :meth:`set_state` moves
-one on, as Gemini's processing would.
+"server" kept, a finished one gives back its file; an unknown or cancelled one is replaced by a new session,
+saved before any byte is sent), and keeps files with the sha256 of the bytes it received. Faults are scripted
+by the test, never random: ``upload_faults`` (raise after so many chunks of a call), ``corrupt_next`` (store
+the next files' digests wrong), ``get_faults`` and ``delete_faults``. New files start in ``new_file_state``;
+:meth:`set_state` moves one on, as Gemini's processing would.
 
 :class:`MemoryScheduler` records the leg's messages instead of sending them; :class:`MemoryAlerts` records
 the alerts. Slots and leases have their twins beside their real adapters (``actors.slots.MemorySlots``,
@@ -33,6 +33,7 @@ class _Session:
     display_name: str | None
     received: int = 0
     cancelled: bool = False
+    file: RemoteFile | None = None  # set once final: asking again returns it, as a query of a final session does
 
 
 @dataclass
@@ -62,6 +63,8 @@ class MemoryGemini:
             session_url = self._new_id("https://upload.invalid/session/")
             session = self.sessions[session_url] = _Session(path, size, mime_type, display_name)
             save_session(session_url)
+        if session.file is not None:
+            return session.file
         fault = self.upload_faults.pop(0) if self.upload_faults else None
         sent_in_call = 0
         with open(path, "rb") as f:
@@ -119,6 +122,7 @@ class MemoryGemini:
                             state=self.new_file_state, expiration_time=self.expiration_time, sha256_hex=digest)
         with self._lock:
             self.files[name] = remote
+        session.file = remote
         return remote
 
     def _new_id(self, prefix: str) -> str:

@@ -300,3 +300,20 @@ def test_the_actors_run_the_leg_on_dramatiqs_stub_broker(tmp_path: Path) -> None
         broker.close()
     done = kit.job(job.job_id)
     assert done.state is State.ACTIVE and len(polls) == 2 and done.polls == 2
+
+
+def test_a_run_that_died_after_gemini_finished_the_file_resumes_to_that_one_file(tmp_path: Path) -> None:
+    """A run died between Gemini's final answer and the compare-and-set: the next run asks the stored session,
+    gets the same file back, and no second file is made."""
+    kit = LegKit(tmp_path)
+    kit.gemini.upload_faults = [(1, GeminiTransient("503"))]
+    job = kit.spooled(size=8)
+    kit.step()
+    url = kit.job(job.job_id).gemini_upload_url
+    assert url is not None
+    # The run that died: it sent the rest and Gemini made the file, but the job never heard of it.
+    made = kit.gemini.upload(Path(job.spool_path or ""), 8, "video/mp4", None, url, lambda u: None, lambda o: None)
+    kit.run()
+    done = kit.job(job.job_id)
+    assert done.state is State.ACTIVE and done.gemini_file_name == made.name
+    assert list(kit.gemini.files) == [made.name] and kit.gemini.chunks_sent == 2
