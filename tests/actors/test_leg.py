@@ -317,3 +317,32 @@ def test_a_run_that_died_after_gemini_finished_the_file_resumes_to_that_one_file
     done = kit.job(job.job_id)
     assert done.state is State.ACTIVE and done.gemini_file_name == made.name
     assert list(kit.gemini.files) == [made.name] and kit.gemini.chunks_sent == 2
+
+
+def test_resend_starts_one_new_chain_and_the_old_message_is_dropped(tmp_path: Path) -> None:
+    kit = LegKit(tmp_path)
+    kit.gemini.new_file_state = "PROCESSING"
+    job = kit.spooled()
+    lost = kit.scheduler.take()  # the message was lost (a Redis restart dropped it)
+    assert lost is not None and kit.leg.resend(job.job_id)
+    [fresh] = kit.scheduler.sent
+    assert fresh.kind == "upload" and fresh.gen == lost.gen + 1
+    kit.leg.upload(lost.job_id, lost.gen)  # the lost one turns up after all: stale, nothing happens
+    assert kit.job(job.job_id).state is State.SPOOLED and kit.gemini.chunks_sent == 0
+    kit.step()  # the fresh chain uploads; the file is PROCESSING
+    assert kit.leg.resend(job.job_id) and kit.scheduler.sent[-1].kind == "poll"
+    kit.gemini.set_state(kit.job(job.job_id).gemini_file_name or "", "ACTIVE")
+    kit.run()
+    assert kit.job(job.job_id).state is State.ACTIVE and not kit.leg.resend(job.job_id)  # final: nothing to send
+
+
+def test_a_deleted_jobs_file_whose_delete_fails_stays_counted(tmp_path: Path) -> None:
+    kit = LegKit(tmp_path)
+    job = kit.spooled(size=10)
+    kit.run()
+    kit.store.transition(job.job_id, Event.DELETE, deleted_at=kit.clock())
+    kit.gemini.delete_faults = [GeminiTransient("503")]
+    kit.leg.cancel(job.job_id)
+    assert kit.budget.held() == {job.job_id: 10} and len(kit.gemini.files) == 1  # the file may still exist
+    kit.leg.cancel(job.job_id)  # again (or the sweeper's FileLife): now it goes
+    assert kit.budget.held() == {} and kit.gemini.files == {}
