@@ -43,3 +43,10 @@ def poll_delay(polls: int, uniform: Uniform = random.uniform) -> float:
 def budget_spent(failures: int, budget: int) -> bool:
     """True once ``failures`` in a row (without progress) exceed the job's budget."""
     return failures > budget
+
+
+def exhausted_message(attempts: int, last_error: str | None) -> str:
+    """What a client reads when a job failed for a spent retry budget (``attempts`` runs, the last one
+    finding the budget spent); without a transient error on record, the runs stopped without progress."""
+    why = "" if last_error else " The upload stopped repeatedly without progress."
+    return f"Gemini could not be reached after {attempts - 1} tries; retry the job later.{why}"

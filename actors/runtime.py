@@ -31,6 +31,7 @@ from jobs.storage import storage_budget
 from observability.alerts import JobFailureAlerts
 from observability.metrics import Metrics
 from observability.scrub import install_log_scrubbing
+from observability.storage_gauge import StorageBudgetCollector
 from observability.worker_metrics import instrument_worker_broker
 
 log = logging.getLogger("focalpoint.actors")
@@ -110,7 +111,8 @@ def make_leg(settings: Settings, store: JobStore, client: redis.Redis, actors: A
                                 ttl_s=_liveness_ttl(settings)),
                lease=Leases(client, settings.redis_namespace, ttl_s=_liveness_ttl(settings)),
                alerts=JobFailureAlerts(metrics), clock=clock, slice_s=UPLOAD_SLICE_S,
-               storage=storage_budget(settings, client))
+               storage=storage_budget(settings, client),
+               on_storage_wait=metrics.storage_wait if metrics is not None else None)
 
 
 def _liveness_ttl(settings: Settings) -> float:
@@ -160,6 +162,8 @@ def start_workers(settings: Settings, broker: RedisBroker, store: JobStore, cloc
     leg = build_leg(settings, broker, store, clock, client, metrics)
     webhooks = start_webhooks(settings, broker, client, clock, metrics)  # None without FOCALPOINT_WEBHOOK_URL
     instrument_worker_broker(broker, metrics)
+    if metrics is not None and leg.storage is not None:
+        metrics.watch(StorageBudgetCollector(leg.storage))
     sweeps = SweepLoop(make_sweeper(settings, store, client, leg, clock, metrics), client, settings,
                        recovering=settings.embedded)
     return Workers(broker, settings.worker_threads, leg, sweeps, webhooks).start()

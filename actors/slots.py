@@ -19,14 +19,23 @@ from contextlib import contextmanager
 import redis
 
 
+def _wait(done: threading.Event, seconds: float) -> bool:
+    return done.wait(seconds)
+
+
 class RedisSlots:
+    """``clock`` scores the slots; ``wait(done, seconds)`` is how the keeper lets a third of the ttl pass
+    between renewals (True: the holder is done). Tests pass both, so time passing is a step they take."""
+
     def __init__(self, client: redis.Redis, namespace: str, limit: int, ttl_s: float,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 wait: Callable[[threading.Event, float], bool] = _wait) -> None:
         self._r = client
         self._key = f"{namespace}:gemini-upload-slots"
         self._limit = limit
         self._ttl = ttl_s
         self._clock = clock
+        self._wait = wait
 
     @contextmanager
     def hold(self) -> Iterator[bool]:
@@ -70,8 +79,39 @@ class RedisSlots:
                     continue
 
     def _keep(self, member: str, done: threading.Event) -> None:
-        while not done.wait(self._ttl / 3):
+        while not self._wait(done, self._ttl / 3):
             try:
                 self._r.zadd(self._key, {member: self._clock() + self._ttl}, xx=True)
             except redis.RedisError:
                 continue  # try again; if Redis stays away, the slot lapses like a dead worker's
+
+
+class MemorySlots:
+    """The in-memory twin of :class:`RedisSlots` for unit tests: ``limit`` slots in one process; a slot is
+    held for exactly the ``with`` block (no ttl: there is no worker to die). ``taken`` counts grants."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._used = 0
+        self.taken = 0
+
+    @contextmanager
+    def hold(self) -> Iterator[bool]:
+        with self._lock:
+            got = self._used < self._limit
+            if got:
+                self._used += 1
+                self.taken += 1
+        if not got:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            with self._lock:
+                self._used -= 1
+
+    def in_use(self) -> int:
+        with self._lock:
+            return self._used

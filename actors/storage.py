@@ -52,6 +52,8 @@ def admit(leg: Leg, job: Job, gen: int) -> bool:
             return False
         log.info("job_waiting_for_storage", extra={"fields": {"jobId": job.job_id, "bytes": job.bytes_total,
                                                               "used": budget.used()}})
+        if leg.on_storage_wait is not None:
+            leg.on_storage_wait()
     leg._next(job.job_id, gen, "upload", leg.uniform(*leg.storage_recheck_s))
     return False
 

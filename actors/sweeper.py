@@ -34,7 +34,7 @@ from actors.ports import Alerts
 from actors.storage import FileLife
 from config import Settings
 from jobs import Event, IllegalTransition, Job, JobNotFound, JobStore, StaleJob, State
-from jobs.lease import Leases
+from jobs.lease import JobLeases
 
 log = logging.getLogger("focalpoint.sweeper")
 _JOB_FILE = re.compile(r"^([A-Za-z0-9_-]{16,64})(\.part)?$")
@@ -56,7 +56,7 @@ class SweepReport:
 
 
 class Sweeper:
-    def __init__(self, settings: Settings, store: JobStore, leases: Leases, resend: Callable[[str], bool],
+    def __init__(self, settings: Settings, store: JobStore, leases: JobLeases, resend: Callable[[str], bool],
                  clock: Callable[[], float], alerts: Alerts | None = None,
                  on_stuck: Callable[[str], None] | None = None, file_life: FileLife | None = None) -> None:
         self.settings = settings

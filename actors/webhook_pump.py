@@ -19,7 +19,7 @@ from actors.loopthread import LoopThread
 from actors.webhook_http import HttpSender
 from actors.webhooks import Deliverer, outbox_for
 from config import Settings
-from jobs.outbox import Outbox
+from jobs.outbox import EventOutbox
 from observability.metrics import Metrics
 
 log = logging.getLogger("focalpoint.webhooks")
@@ -28,7 +28,7 @@ DELIVER_ACTOR = "deliver_webhook"
 
 
 class WebhookPump(LoopThread):
-    def __init__(self, outbox: Outbox, send: Callable[[str], None], clock: Callable[[], float], *,
+    def __init__(self, outbox: EventOutbox, send: Callable[[str], None], clock: Callable[[], float], *,
                  claim_s: float, interval_s: float = 0.25) -> None:
         super().__init__("webhook-pump")
         self.outbox = outbox

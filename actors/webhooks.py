@@ -27,7 +27,7 @@ from standardwebhooks import Webhook
 from actors.policy import Uniform
 from actors.webhook_http import DeliveryFailed, Sender
 from config import Settings
-from jobs.outbox import Outbox
+from jobs.outbox import EventOutbox, Outbox
 from observability.metrics import Metrics
 
 log = logging.getLogger("focalpoint.webhooks")
@@ -56,7 +56,7 @@ class Deliverer:
 
     url: str
     secret: str
-    outbox: Outbox
+    outbox: EventOutbox
     sender: Sender
     clock: Callable[[], float]
     retry_base_s: float

@@ -15,8 +15,8 @@ from __future__ import annotations
 import secrets
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import cast
+from contextlib import AbstractContextManager, contextmanager
+from typing import Protocol, cast
 
 import redis
 
@@ -126,3 +126,101 @@ class LeaseHandle:
     def __init__(self) -> None:
         self.lost = threading.Event()
         self.done = threading.Event()
+
+
+class JobLeases(Protocol):
+    """Per-job leases as the leg and the sweeper use them: :class:`Leases` (Redis) or :class:`MemoryLeases`."""
+
+    def acquire(self, job_id: str) -> str | None: ...
+
+    def renew(self, job_id: str, token: str) -> bool: ...
+
+    def release(self, job_id: str, token: str) -> None: ...
+
+    def hold(self, job_id: str) -> AbstractContextManager[LeaseHandle | None]: ...
+
+    def held(self, job_id: str) -> bool: ...
+
+    @property
+    def ttl_s(self) -> float: ...
+
+
+class MemoryLeases:
+    """The in-memory twin of :class:`Leases` for unit tests; time is the injected clock.
+
+    A lease taken by :meth:`acquire` lapses ``ttl_s`` after its last renewal by that clock (a holder that
+    died). One held by :meth:`hold` is renewed for as long as its block runs, as the keeper thread does, with
+    no thread: it lapses only when a test calls :meth:`take_over` (as if another run had taken the job after a
+    lapse), which also sets the handle's ``lost``.
+    """
+
+    def __init__(self, ttl_s: float, clock: Callable[[], float]) -> None:
+        self._ttl = ttl_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._leases: dict[str, tuple[str, float]] = {}  # job id -> (token, lapses at)
+        self._handles: dict[str, LeaseHandle] = {}
+        self._n = 0
+
+    @property
+    def ttl_s(self) -> float:
+        return self._ttl
+
+    def acquire(self, job_id: str) -> str | None:
+        with self._lock:
+            if self._live(job_id) is not None:
+                return None
+            self._n += 1
+            token = f"lease-{self._n}"
+            self._leases[job_id] = (token, self._clock() + self._ttl)
+            return token
+
+    def renew(self, job_id: str, token: str) -> bool:
+        with self._lock:
+            if self._live(job_id) != token:
+                return False
+            self._leases[job_id] = (token, self._clock() + self._ttl)
+            return True
+
+    def release(self, job_id: str, token: str) -> None:
+        with self._lock:
+            if self._live(job_id) == token:
+                del self._leases[job_id]
+
+    def held(self, job_id: str) -> bool:
+        with self._lock:
+            return self._live(job_id) is not None
+
+    @contextmanager
+    def hold(self, job_id: str) -> Iterator[LeaseHandle | None]:
+        token = self.acquire(job_id)
+        if token is None:
+            yield None
+            return
+        handle = LeaseHandle()
+        with self._lock:
+            self._leases[job_id] = (token, float("inf"))  # kept alive while the block runs
+            self._handles[job_id] = handle
+        try:
+            yield handle
+        finally:
+            handle.done.set()
+            with self._lock:
+                if self._handles.get(job_id) is handle:
+                    del self._handles[job_id]
+            self.release(job_id, token)
+
+    def take_over(self, job_id: str) -> None:
+        """Another run takes the job's lease: the current holder's handle is ``lost``."""
+        with self._lock:
+            handle = self._handles.pop(job_id, None)
+            self._leases[job_id] = ("someone-else", self._clock() + self._ttl)
+        if handle is not None:
+            handle.lost.set()
+
+    def _live(self, job_id: str) -> str | None:
+        lease = self._leases.get(job_id)
+        if lease is None or lease[1] <= self._clock():
+            self._leases.pop(job_id, None)
+            return None
+        return lease[0]

@@ -19,7 +19,7 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import redis
 
@@ -57,6 +57,40 @@ def new_event_id() -> str:
     return "msg_" + secrets.token_urlsafe(18)
 
 
+def event_body(event_type: str, job: Job, now: float) -> str:
+    """The JSON text sent (and signed) for ``job``'s event, the same on every attempt."""
+    return json.dumps({"type": event_type, "timestamp": iso(now), "data": job.public()}, separators=(",", ":"))
+
+
+def event_type(old: Job, new: Job) -> str | None:
+    """The event a change from ``old`` to ``new`` records: the first final state's type, ``upload.expired``
+    when an ACTIVE job's file expires, else None (a DELETE is the client's own act: no event)."""
+    if is_final(new.state) and not is_final(old.state):
+        return EVENT_TYPES[new.state]
+    if new.state == State.EXPIRED and old.state == State.ACTIVE:
+        return EXPIRED_EVENT
+    return None
+
+
+class EventOutbox(Protocol):
+    """The outbox as the job store's hook and the webhook delivery use it: :class:`Outbox` (Redis) or
+    ``jobs.memory_outbox.MemoryOutbox`` (its in-memory twin)."""
+
+    def on_transition(self, pipe: Any, old: Job, new: Job) -> None: ...
+
+    def due(self, now: float, limit: int = 100) -> list[tuple[str, float]]: ...
+
+    def claim(self, event_id: str, seen_score: float, until: float) -> bool: ...
+
+    def load(self, event_id: str) -> OutboxEvent | None: ...
+
+    def retry_at(self, event_id: str, attempts: int, at: float) -> None: ...
+
+    def done(self, event_id: str) -> None: ...
+
+    def pending(self) -> int: ...
+
+
 class Outbox:
     """The outbox on Redis. ``keep_s`` is how long an undelivered event is kept at most (retry window + 1 day)."""
 
@@ -77,16 +111,15 @@ class Outbox:
     def on_transition(self, pipe: Any, old: Job, new: Job) -> None:
         """The job store's hook: record an event when ``new`` is the first final state after ``old``, and
         ``upload.expired`` when an ACTIVE job's file expires (a DELETE is the client's own act: no event)."""
-        if is_final(new.state) and not is_final(old.state):
-            self.record(pipe, EVENT_TYPES[new.state], new)
-        elif new.state == State.EXPIRED and old.state == State.ACTIVE:
-            self.record(pipe, EXPIRED_EVENT, new)
+        kind = event_type(old, new)
+        if kind is not None:
+            self.record(pipe, kind, new)
 
     def record(self, pipe: Any, event_type: str, job: Job) -> str:
         """Queue the event on ``pipe`` (a redis pipeline in MULTI, or the client itself); returns its id."""
         event_id = new_event_id()
         now = self._clock()
-        body = json.dumps({"type": event_type, "timestamp": iso(now), "data": job.public()}, separators=(",", ":"))
+        body = event_body(event_type, job, now)
         pipe.hset(self._key(event_id), mapping={"body": body, "job_id": job.job_id, "created": repr(now),
                                                 "attempts": "0"})
         pipe.expire(self._key(event_id), self._keep)

@@ -101,6 +101,9 @@ class Metrics:
             "focalpoint_webhook_deliveries", "Webhook delivery attempts by outcome (delivered: 2xx; gone: 410, not "
             "sent again; failed: another status or no answer, tried again; dropped: failed past the retry window).",
             ["outcome"], registry=r)
+        self.storage_waits = Counter(
+            "focalpoint_gemini_storage_waits", "Jobs that began to wait (SPOOLED, waiting: gemini_storage) because "
+            "their upload would cross GEMINI_STORAGE_BUDGET.", registry=r)
         self.actor_inprogress = Gauge(
             "focalpoint_actor_messages_inprogress", "Dramatiq messages being processed now, by actor.", ["actor"],
             registry=r)
@@ -140,6 +143,10 @@ class Metrics:
 
     def job_failed(self, stage: str, code: str) -> None:
         self.jobs_failed.labels(_name(stage), _name(code)).inc()
+
+    def storage_wait(self) -> None:
+        """A job began to wait for room in the Gemini storage budget."""
+        self.storage_waits.inc()
 
     def webhook_delivery(self, outcome: str) -> None:
         """One webhook attempt ended: delivered, gone, failed or dropped."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -95,6 +96,29 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
+def emulator_config() -> Any:
+    """The emulator's configuration; a directory's conftest overrides it (tests/gemini: tiny chunks)."""
+    from gemini.emulator import EmulatorConfig
+
+    return EmulatorConfig(api_key="emu-key", granularity=256 * 1024)
+
+
+@pytest.fixture
+def emulator_clock() -> Callable[[], float]:
+    """The emulator's clock: real time for tests with real workers; tests/gemini gives it the FakeClock."""
+    return time.time
+
+
+@pytest.fixture
+def emulator(emulator_config: Any, emulator_clock: Callable[[], float]) -> Iterator[Any]:
+    """The one Gemini emulator fixture: an in-process ``EmulatorServer`` (its state is ``.emulator``)."""
+    from gemini.emulator import Emulator, EmulatorServer
+
+    with EmulatorServer(Emulator(emulator_config, clock=emulator_clock)) as srv:
+        yield srv
+
+
+@pytest.fixture
 def make_service(tmp_path: Path, redis_url: str, namespace: str) -> Iterator[Callable[..., Any]]:
     """Start the real service (in-process, real sockets, the test's Redis namespace); stopped afterwards."""
     from tests.helpers.service import RunningService, service_settings
@@ -114,3 +138,51 @@ def make_service(tmp_path: Path, redis_url: str, namespace: str) -> Iterator[Cal
 @pytest.fixture
 def service(make_service: Callable[..., Any]) -> Any:
     return make_service()
+
+
+class Backend:
+    """Builds the job-store side ports on one backend: ``redis`` (the real adapters, on this test's namespace)
+    or ``memory`` (their in-memory twins). The contract suites run every test on both, so a twin cannot drift
+    from its adapter; tests that only read state through the ports run on both for free."""
+
+    def __init__(self, kind: str, clock: FakeClock, client: redis.Redis | None = None, namespace: str = "") -> None:
+        self.kind, self.clock, self.client, self.namespace = kind, clock, client, namespace
+
+    def store(self, on_transition: Any = None, final_ttl_s: float = 3600) -> Any:
+        from jobs.memory import MemoryJobStore
+        from jobs.store import RedisJobStore
+
+        if self.client is None:
+            return MemoryJobStore(self.clock, final_ttl_s, on_transition=on_transition)
+        return RedisJobStore(self.client, self.namespace, self.clock, final_ttl_s, on_transition=on_transition)
+
+    def budget(self, budget: int, file_ttl_s: float = 0.0) -> Any:
+        from jobs.memory_storage import MemoryStorageBudget
+        from jobs.storage import RedisStorageBudget
+
+        if self.client is None:
+            return MemoryStorageBudget(budget, file_ttl_s)
+        return RedisStorageBudget(self.client, self.namespace, budget, file_ttl_s)
+
+    def outbox(self, keep_s: float = 2 * 86400) -> Any:
+        from jobs.memory_outbox import MemoryOutbox
+        from jobs.outbox import Outbox
+
+        if self.client is None:
+            return MemoryOutbox(self.clock)
+        return Outbox(self.client, self.namespace, self.clock, keep_s)
+
+    def leases(self, ttl_s: float) -> Any:
+        from jobs.lease import Leases, MemoryLeases
+
+        if self.client is None:
+            return MemoryLeases(ttl_s, self.clock)
+        return Leases(self.client, self.namespace, ttl_s)
+
+
+@pytest.fixture(params=["redis", "memory"])
+def backend(request: pytest.FixtureRequest, clock: FakeClock) -> Backend:
+    """Each test that takes it runs twice: on the Redis adapters and on their in-memory twins."""
+    if request.param == "memory":
+        return Backend("memory", clock)
+    return Backend("redis", clock, request.getfixturevalue("redis_client"), request.getfixturevalue("namespace"))

@@ -1,4 +1,5 @@
-"""The sweeper on a real Redis and a real spool directory; the clock is moved by hand."""
+"""The sweeper on Redis and on the in-memory twins (``backend``) with a real spool directory; the clock is
+moved by hand."""
 
 from __future__ import annotations
 
@@ -6,12 +7,9 @@ import os
 import time
 from pathlib import Path
 
-import redis
-
 from actors.sweeper import Sweeper
-from jobs import Event, Job, RedisJobStore, State, new_job_id
-from jobs.lease import Leases
-from tests.conftest import FakeClock
+from jobs import Event, Job, JobStore, State, new_job_id
+from tests.conftest import Backend, FakeClock
 from tests.helpers.service import service_settings
 
 
@@ -26,17 +24,17 @@ class Sends:
         return True
 
 
-def setup(tmp_path: Path, redis_client: redis.Redis, namespace: str, clock: FakeClock):  # type: ignore[no-untyped-def]
-    settings = service_settings(tmp_path, None, namespace, ingest_idle_timeout_s=60.0,
-                             spool_retention_failed_s=3600.0, job_deadline_s=6 * 3600.0)
+def setup(tmp_path: Path, backend: Backend, clock: FakeClock):  # type: ignore[no-untyped-def]
+    settings = service_settings(tmp_path, None, backend.namespace or "memory", ingest_idle_timeout_s=60.0,
+                                spool_retention_failed_s=3600.0, job_deadline_s=6 * 3600.0)
     settings.spool_dir.mkdir(parents=True)
-    store = RedisJobStore(redis_client, namespace, clock, 3600)
-    leases = Leases(redis_client, namespace, ttl_s=30)
+    store = backend.store()
+    leases = backend.leases(30)
     sends = Sends()
     return settings, store, leases, sends, Sweeper(settings, store, leases, sends, clock)
 
 
-def make_job(store: RedisJobStore, clock: FakeClock, spool: Path, *events: Event) -> Job:
+def make_job(store: JobStore, clock: FakeClock, spool: Path, *events: Event) -> Job:
     job_id = new_job_id()
     job = Job(job_id=job_id, attempt_id=new_job_id(), state=State.SPOOLING, created_at=clock(),
               updated_at=clock(), spool_path=str(spool / job_id))
@@ -46,9 +44,9 @@ def make_job(store: RedisJobStore, clock: FakeClock, spool: Path, *events: Event
     return job
 
 
-def test_a_spooling_job_whose_front_door_died_fails_and_its_part_file_goes(tmp_path: Path, redis_client: redis.Redis,
-                                                                          namespace: str, clock: FakeClock) -> None:
-    settings, store, _, _, sweeper = setup(tmp_path, redis_client, namespace, clock)
+def test_a_spooling_job_whose_front_door_died_fails_and_its_part_file_goes(
+        tmp_path: Path, backend: Backend, clock: FakeClock) -> None:
+    settings, store, _, _, sweeper = setup(tmp_path, backend, clock)
     job = make_job(store, clock, settings.spool_dir)
     part = Path(f"{job.spool_path}.part")
     part.write_bytes(b"half")
@@ -63,25 +61,25 @@ def test_a_spooling_job_whose_front_door_died_fails_and_its_part_file_goes(tmp_p
     assert store.find_by_attempt(job.attempt_id).ingest_failed  # the client may send the attempt again
 
 
-def test_jobs_without_progress_get_a_new_message_unless_a_run_holds_them(tmp_path: Path, redis_client: redis.Redis,
-                                                                        namespace: str, clock: FakeClock) -> None:
-    settings, store, leases, sends, sweeper = setup(tmp_path, redis_client, namespace, clock)
+def test_jobs_without_progress_get_a_new_message_unless_a_run_holds_them(
+        tmp_path: Path, backend: Backend, clock: FakeClock) -> None:
+    settings, store, leases, sends, sweeper = setup(tmp_path, backend, clock)
     spooled = make_job(store, clock, settings.spool_dir, Event.SPOOL_COMPLETE)
     uploading = make_job(store, clock, settings.spool_dir, Event.SPOOL_COMPLETE, Event.UPLOAD_STARTED)
     leased = make_job(store, clock, settings.spool_dir, Event.SPOOL_COMPLETE, Event.UPLOAD_STARTED)
     processing = make_job(store, clock, settings.spool_dir, Event.SPOOL_COMPLETE, Event.UPLOAD_STARTED,
                           Event.UPLOAD_FINISHED)
-    assert leases.acquire(leased.job_id)
     assert sweeper.sweep().resent == {}
     clock.advance(settings.stale_after_s + 1)
+    assert leases.acquire(leased.job_id)  # a live run holds it now (a lease lapses a ttl after its renewal)
     report = sweeper.sweep()
     assert sorted(sends.jobs) == sorted([spooled.job_id, uploading.job_id, processing.job_id])
     assert report.resent == {"SPOOLED": 1, "UPLOADING": 1, "PROCESSING": 1}
 
 
-def test_recovery_at_start_up_does_not_wait(tmp_path: Path, redis_client: redis.Redis, namespace: str,
-                                            clock: FakeClock) -> None:
-    settings, store, _, sends, sweeper = setup(tmp_path, redis_client, namespace, clock)
+def test_recovery_at_start_up_does_not_wait(
+        tmp_path: Path, backend: Backend, clock: FakeClock) -> None:
+    settings, store, _, sends, sweeper = setup(tmp_path, backend, clock)
     spooling = make_job(store, clock, settings.spool_dir)
     spooled = make_job(store, clock, settings.spool_dir, Event.SPOOL_COMPLETE)
     report = sweeper.sweep(recovering=True)
@@ -89,19 +87,19 @@ def test_recovery_at_start_up_does_not_wait(tmp_path: Path, redis_client: redis.
     assert sends.jobs == [spooled.job_id]
 
 
-def test_a_job_past_its_deadline_fails(tmp_path: Path, redis_client: redis.Redis, namespace: str,
-                                       clock: FakeClock) -> None:
-    settings, store, _, _, sweeper = setup(tmp_path, redis_client, namespace, clock)
+def test_a_job_past_its_deadline_fails(
+        tmp_path: Path, backend: Backend, clock: FakeClock) -> None:
+    settings, store, _, _, sweeper = setup(tmp_path, backend, clock)
     job = make_job(store, clock, settings.spool_dir, Event.SPOOL_COMPLETE, Event.UPLOAD_STARTED)
     clock.advance(6 * 3600 + 1)
     assert sweeper.sweep().deadline_failed == 1
     assert store.get(job.job_id).error_code == "deadline_exceeded"
 
 
-def test_spool_files_follow_their_jobs_retention_and_orphans_go(tmp_path: Path, redis_client: redis.Redis,
-                                                                namespace: str) -> None:
-    clock = FakeClock(time.time())  # orphan detection compares file mtimes with the clock
-    settings, store, _, _, sweeper = setup(tmp_path, redis_client, namespace, clock)
+def test_spool_files_follow_their_jobs_retention_and_orphans_go(tmp_path: Path, backend: Backend) -> None:
+    clock = backend.clock
+    clock.now = time.time()  # orphan detection compares file mtimes with the clock
+    settings, store, _, _, sweeper = setup(tmp_path, backend, clock)
     spool = settings.spool_dir
     active = make_job(store, clock, spool, Event.SPOOL_COMPLETE, Event.UPLOAD_STARTED, Event.UPLOAD_FINISHED,
                       Event.FILE_ACTIVE)
@@ -128,9 +126,9 @@ def test_spool_files_follow_their_jobs_retention_and_orphans_go(tmp_path: Path, 
     assert not Path(failed.spool_path).exists()
 
 
-def test_a_message_due_later_is_not_late_until_its_due_time_has_passed(tmp_path: Path, redis_client: redis.Redis,
-                                                                        namespace: str, clock: FakeClock) -> None:
-    settings, store, _, sends, sweeper = setup(tmp_path, redis_client, namespace, clock)
+def test_a_message_due_later_is_not_late_until_its_due_time_has_passed(
+        tmp_path: Path, backend: Backend, clock: FakeClock) -> None:
+    settings, store, _, sends, sweeper = setup(tmp_path, backend, clock)
     job = make_job(store, clock, settings.spool_dir, Event.SPOOL_COMPLETE, Event.UPLOAD_STARTED,
                    Event.UPLOAD_FINISHED)
     store.update(job.job_id, expect=State.PROCESSING, due_at=clock() + 300)  # a poll delayed by 5 minutes
@@ -142,9 +140,9 @@ def test_a_message_due_later_is_not_late_until_its_due_time_has_passed(tmp_path:
     assert sends.jobs == [job.job_id]
 
 
-def test_a_resumable_upload_waits_for_its_client_then_expires(tmp_path: Path, redis_client: redis.Redis,
-                                                             namespace: str, clock: FakeClock) -> None:
-    settings, store, _, _, sweeper = setup(tmp_path, redis_client, namespace, clock)
+def test_a_resumable_upload_waits_for_its_client_then_expires(
+        tmp_path: Path, backend: Backend, clock: FakeClock) -> None:
+    settings, store, _, _, sweeper = setup(tmp_path, backend, clock)
     settings = settings.replace(upload_expiry_s=24 * 3600.0)
     sweeper.settings = settings
     job_id = new_job_id()

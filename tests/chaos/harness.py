@@ -59,6 +59,7 @@ import redis
 
 from tests.helpers.http import free_port, payload, payload_sha256
 from tests.helpers.procs import Proc
+from tests.helpers.wait import wait_for
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -133,14 +134,13 @@ class RedisServer:
             [self.exe, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
              "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
+        def answers() -> bool:
             try:
-                if self.client().ping():
-                    return
+                return bool(self.client().ping())
             except redis.RedisError:
-                time.sleep(0.05)
-        raise AssertionError("the private redis-server did not start")
+                return False
+
+        wait_for(answers, 20, "the private redis-server answering PING", interval=0.05)
 
     def client(self) -> redis.Redis:
         return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5, socket_connect_timeout=2)
@@ -170,15 +170,16 @@ class EmulatorProc:
             [sys.executable, "-m", "gemini.emulator", "--port", "0", "--api-key", API_KEY,
              "--granularity", str(GRANULARITY), "--processing-delay", "1.0"],
             stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 30
-        while True:
+        p = self.p
+
+        def listening() -> re.Match[str] | None:
             m = re.search(r"LISTENING (\d+)", self.log.read_text(errors="replace"))
-            if m:
-                self.port = int(m.group(1))
-                break
-            if self.p.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"the emulator did not start:\n{self.log.read_text(errors='replace')}")
-            time.sleep(0.05)
+            if m is None and p.poll() is not None:
+                raise AssertionError(f"the emulator exited:\n{self.log.read_text(errors='replace')}")
+            return m
+
+        self.port = int(wait_for(listening, 30, "the emulator listening", interval=0.05,
+                                 detail=lambda: self.log.read_text(errors="replace")).group(1))
         self.base_url = f"http://127.0.0.1:{self.port}"
 
     def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:

@@ -6,14 +6,8 @@ from typing import Any
 
 import pytest
 
-from gemini.emulator import EmulatorConfig, EmulatorServer
+from gemini.emulator import EmulatorServer
 from tests.helpers.service import RunningService, service_settings
-
-
-@pytest.fixture
-def emulator() -> Iterator[EmulatorServer]:
-    with EmulatorServer(config=EmulatorConfig(api_key="emu-key", granularity=256 * 1024)) as srv:
-        yield srv
 
 
 @pytest.fixture

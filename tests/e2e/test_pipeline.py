@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from google import genai
@@ -10,19 +9,20 @@ from google.genai import types
 
 from gemini.emulator import EmulatorServer
 from tests.helpers.http import attempt_id, request, upload_raw
+from tests.helpers.wait import wait_for
 
 MiB = 1024 * 1024
 
 
 def wait_state(port: int, job_id: str, states: set[str], timeout: float = 30.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    doc: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        doc = request(port, "GET", f"/api/upload/status?jobId={job_id}").json
-        if doc["state"] in states:
-            return doc
-        time.sleep(0.05)
-    raise AssertionError(f"job stayed {doc.get('state')}: {doc}")
+    seen: list[dict[str, Any]] = [{}]
+
+    def reached() -> dict[str, Any] | None:
+        seen[0] = request(port, "GET", f"/api/upload/status?jobId={job_id}").json
+        return seen[0] if seen[0]["state"] in states else None
+
+    return wait_for(reached, timeout, f"job {job_id} in {sorted(states)}", interval=0.05,
+                    detail=lambda: f"job stayed {seen[0].get('state')}: {seen[0]}")
 
 
 def test_upload_reaches_active_with_a_file_the_sdk_can_get(make_pipeline: Any, emulator: EmulatorServer) -> None:

@@ -9,22 +9,27 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from gemini.emulator import Emulator, EmulatorConfig, EmulatorServer
+from gemini.emulator import EmulatorConfig, EmulatorServer
 from tests.conftest import FakeClock
 
 GRANULE = 1024  # tiny chunk granularity so multi-chunk uploads stay a few KiB
 
 
 @pytest.fixture
-def emulator(clock: FakeClock) -> Emulator:
-    """Emulator state on the fake clock: processing and expiry move only when the test advances it."""
-    return Emulator(EmulatorConfig(granularity=GRANULE), clock=clock)
+def emulator_config() -> EmulatorConfig:
+    return EmulatorConfig(granularity=GRANULE)
 
 
 @pytest.fixture
-def server(emulator: Emulator) -> Iterator[EmulatorServer]:
-    with EmulatorServer(emulator) as srv:
-        yield srv
+def emulator_clock(clock: FakeClock) -> FakeClock:
+    """Processing and expiry move only when the test advances the clock."""
+    return clock
+
+
+@pytest.fixture
+def server(emulator: EmulatorServer) -> EmulatorServer:
+    """The root ``emulator`` fixture on this directory's configuration and clock."""
+    return emulator
 
 
 @pytest.fixture

@@ -7,8 +7,9 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from tests.helpers.wait import wait_for
 
 
 class Proc:
@@ -26,15 +27,13 @@ class Proc:
         return self.log.read_text(errors="replace")
 
     def wait_for(self, pattern: str, timeout: float = 30.0) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def seen() -> re.Match[str] | None:
             m = re.search(pattern, self.text())
-            if m:
-                return m
-            if self.p.poll() is not None:
+            if m is None and self.p.poll() is not None:
                 raise AssertionError(f"process exited {self.p.returncode}:\n{self.text()[-3000:]}")
-            time.sleep(0.05)
-        raise AssertionError(f"{pattern!r} not seen in time:\n{self.text()[-3000:]}")
+            return m
+
+        return wait_for(seen, timeout, f"{pattern!r} seen", interval=0.05, detail=lambda: self.text()[-3000:])
 
     def kill(self) -> None:
         """SIGKILL: no clean-up of any kind, as a crashed host."""

@@ -1,19 +1,18 @@
-"""The Gemini storage budget on a real Redis: atomic, counted once, released once, following the job store."""
+"""The Gemini storage budget contract: atomic, counted once, released once, following the job store.
+
+Every test runs on the Redis adapter and on its in-memory twin (``jobs.memory_storage``)."""
 
 from __future__ import annotations
 
 import threading
 
-import redis
-
-from jobs import Event, Job, RedisJobStore, State, new_job_id
-from jobs.storage import GEMINI_FILE_LIFE_S, StorageBudget, _parse_time
-from jobs.store import chain_hooks
-from tests.conftest import FakeClock
+from jobs import Event, Job, JobStore, State, new_job_id
+from jobs.storage import GEMINI_FILE_LIFE_S, _parse_time
+from tests.conftest import Backend, FakeClock
 
 
-def test_a_job_is_counted_once_and_released_once(redis_client: redis.Redis, namespace: str) -> None:
-    budget = StorageBudget(redis_client, namespace, budget=100)
+def test_a_job_is_counted_once_and_released_once(backend: Backend) -> None:
+    budget = backend.budget(100)
     assert budget.reserve("a", 60)
     assert budget.reserve("a", 60)  # a second delivery of the same message
     assert budget.used() == 60 and budget.held() == {"a": 60}
@@ -26,16 +25,16 @@ def test_a_job_is_counted_once_and_released_once(redis_client: redis.Redis, name
     assert budget.reserve("c", 60)
 
 
-def test_a_file_larger_than_the_budget_goes_alone(redis_client: redis.Redis, namespace: str) -> None:
-    budget = StorageBudget(redis_client, namespace, budget=10)
+def test_a_file_larger_than_the_budget_goes_alone(backend: Backend) -> None:
+    budget = backend.budget(10)
     assert budget.reserve("big", 50)  # nothing else held: it would otherwise wait forever
     assert not budget.reserve("small", 1)
     budget.release("big")
     assert budget.reserve("small", 1) and budget.used() == 1
 
 
-def test_racing_reservations_never_cross_the_budget(redis_client: redis.Redis, namespace: str) -> None:
-    budget = StorageBudget(redis_client, namespace, budget=1000)
+def test_racing_reservations_never_cross_the_budget(backend: Backend) -> None:
+    budget = backend.budget(1000)
     won: list[str] = []
     barrier = threading.Barrier(20)
 
@@ -54,7 +53,7 @@ def test_racing_reservations_never_cross_the_budget(redis_client: redis.Redis, n
     assert sum(budget.held().values()) == budget.used()
 
 
-def make_job(store: RedisJobStore, clock: FakeClock, size: int) -> Job:
+def make_job(store: JobStore, clock: FakeClock, size: int) -> Job:
     job = Job(job_id=new_job_id(), attempt_id=new_job_id(), state=State.SPOOLING, created_at=clock(),
               updated_at=clock(), bytes_total=size)
     store.claim(job)
@@ -62,9 +61,9 @@ def make_job(store: RedisJobStore, clock: FakeClock, size: int) -> Job:
 
 
 def test_the_store_releases_failed_and_cancelled_jobs_and_enters_active_ones_for_expiry(
-        redis_client: redis.Redis, namespace: str, clock: FakeClock) -> None:
-    budget = StorageBudget(redis_client, namespace, budget=1000, file_ttl_s=3600)
-    store = RedisJobStore(redis_client, namespace, clock, 3600, on_transition=chain_hooks(budget.on_transition))
+        backend: Backend, clock: FakeClock) -> None:
+    budget = backend.budget(1000, file_ttl_s=3600)
+    store = backend.store(on_transition=budget.on_transition)
     failed, cancelled, active = (make_job(store, clock, 100) for _ in range(3))
     for job in (failed, cancelled, active):
         assert budget.reserve(job.job_id, 100)
@@ -83,9 +82,8 @@ def test_the_store_releases_failed_and_cancelled_jobs_and_enters_active_ones_for
     assert budget.held() == {} and budget.expiring(clock() + 10**9) == []
 
 
-def test_without_a_ttl_the_file_ends_when_gemini_says(redis_client: redis.Redis, namespace: str,
-                                                      clock: FakeClock) -> None:
-    budget = StorageBudget(redis_client, namespace, budget=1000)
+def test_without_a_ttl_the_file_ends_when_gemini_says(backend: Backend, clock: FakeClock) -> None:
+    budget = backend.budget(1000)
     job = Job(job_id="j", attempt_id="a", state=State.ACTIVE, created_at=0, updated_at=0,
               gemini_expires_at="2027-01-15T08:00:00.123456789Z")
     assert budget.file_end(job, clock()) == _parse_time("2027-01-15T08:00:00.123456789Z")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from observability.presence import alive_workers, dramatiq_namespace, registry_k
 from observability.readiness import Check, accepting_check, redis_check, spool_check, workers_check
 from observability.worker_metrics import instrument_worker_broker
 from tests.conftest import FakeClock
+from tests.helpers.wait import wait_for
 from tests.observability.servers import TornadoThread
 
 
@@ -45,10 +47,8 @@ def test_ready_with_a_live_worker_then_not(tmp_path: Path, redis_url: str, redis
     worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=50)
     worker.start()
     try:
-        deadline = time.monotonic() + 5
-        while redis_client.zscore(f"{dns}:__heartbeats__", broker.broker_id) is None:
-            assert time.monotonic() < deadline, "the worker never heartbeated"
-            time.sleep(0.05)
+        wait_for(lambda: redis_client.zscore(f"{dns}:__heartbeats__", broker.broker_id) is not None, 5,
+                 "the worker's first heartbeat")
         status, body = readyz(checks)
         assert (status, body) == (200, {"status": "ready", "checks": {"redis": "ok", "spool": "ok", "workers": "ok"}})
     finally:
@@ -88,14 +88,18 @@ def test_dead_workers_are_pruned(redis_client: redis.Redis, namespace: str, cloc
 
 def test_failing_checks_are_listed_with_reasons(tmp_path: Path) -> None:
     down = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
+    hung = threading.Event()
 
     def slow() -> str | None:
-        time.sleep(1)
+        hung.wait(30)  # a check that hangs (Redis paused) until the test has its answer
         return None
 
-    status, body = readyz({"redis": redis_check(down.ping), "spool": spool_check(tmp_path / "missing"),
-                           "accepting": accepting_check(lambda: False), "slow": slow,
-                           "fine": lambda: None}, timeout_s=0.5)
+    try:
+        status, body = readyz({"redis": redis_check(down.ping), "spool": spool_check(tmp_path / "missing"),
+                               "accepting": accepting_check(lambda: False), "slow": slow,
+                               "fine": lambda: None}, timeout_s=0.5)
+    finally:
+        hung.set()
     assert status == 503
     reasons = {f["check"]: f["reason"] for f in body["failing"]}
     assert set(reasons) == {"redis", "spool", "accepting", "slow"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -10,6 +12,7 @@ from jobs.record import new_job_id
 from observability.handlers import MetricsHandler
 from observability.jobs_gauge import JobCounts, JobStateCollector, count_open_jobs
 from observability.metrics import Metrics
+from observability.storage_gauge import StorageBudgetCollector
 from tests.conftest import FakeClock
 from tests.observability.servers import TornadoThread
 
@@ -130,3 +133,41 @@ def test_registration_does_not_read_redis() -> None:
 
     Metrics().watch(JobStateCollector(count, FakeClock()))
     assert calls == []
+
+
+def test_the_gemini_storage_budget_and_its_waits(tmp_path: Path) -> None:
+    """On the leg's twins (no Redis): the budget's bytes at scrape time, and one count per job that waited."""
+    from tests.actors.legkit import LegKit
+
+    kit = LegKit(tmp_path, budget=15)
+    m = Metrics()
+    m.watch(StorageBudgetCollector(kit.budget))
+    kit.leg.on_storage_wait = m.storage_wait
+    first = kit.spooled(size=10)
+    kit.run()
+    kit.spooled(size=10)
+    for _ in range(3):  # it waits (one count), and looks again twice (no more counts)
+        kit.step()
+    s = scrape(m)
+    assert s[("focalpoint_gemini_storage_budget_bytes", ())] == 15
+    assert s[("focalpoint_gemini_storage_used_bytes", ())] == 10
+    assert s[("focalpoint_gemini_storage_error", ())] == 0
+    assert s[("focalpoint_gemini_storage_waits_total", ())] == 1
+    kit.store.transition(first.job_id, Event.DELETE, deleted_at=kit.clock())
+    kit.leg.cancel(first.job_id)
+    kit.run()
+    assert scrape(m)[("focalpoint_gemini_storage_used_bytes", ())] == 10  # the second job's file now
+
+
+def test_an_unreadable_storage_budget_is_reported_not_fatal() -> None:
+    class Down:
+        budget = 100
+
+        def used(self) -> int:
+            raise redis.ConnectionError("down")
+
+    m = Metrics()
+    m.watch(StorageBudgetCollector(Down()))  # type: ignore[arg-type]
+    s = scrape(m)
+    assert s[("focalpoint_gemini_storage_error", ())] == 1
+    assert ("focalpoint_gemini_storage_used_bytes", ()) not in s

@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import urllib.request
-from collections.abc import Iterator
 
 import dramatiq
 import pytest
 from dramatiq.brokers.stub import StubBroker
 from prometheus_client.parser import text_string_to_metric_families
 
-from gemini.emulator import EmulatorConfig, EmulatorServer
+from gemini.emulator import EmulatorServer
 from gemini.errors import GeminiPermanent, GeminiTransient
 from observability.gemini_calls import CountedGeminiFiles, CountedResumableClient
 from observability.metrics import Metrics
 from observability.worker_metrics import add_actor_metrics, serve_metrics
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[EmulatorServer]:
-    with EmulatorServer(config=EmulatorConfig(api_key="emu-key", granularity=256 * 1024)) as srv:
-        yield srv
 
 
 def calls(m: Metrics, op: str, outcome: str) -> float:

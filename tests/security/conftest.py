@@ -1,5 +1,5 @@
-"""The attack replays use the root fixtures (make_service, service) and the e2e pipeline (emulator, workers)."""
+"""The attack replays use the root fixtures (make_service, service, emulator) and the e2e pipeline."""
 
-from tests.e2e.conftest import emulator, make_pipeline
+from tests.e2e.conftest import make_pipeline
 
-__all__ = ["emulator", "make_pipeline"]
+__all__ = ["make_pipeline"]

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from focalpoint_upload.logs import JsonFormatter
-from gemini.emulator import EmulatorConfig, EmulatorServer
+from gemini.emulator import EmulatorServer
 from observability.sentry import flush, init_sentry, shutdown_sentry
 from tests.helpers.http import attempt_id, request, upload_raw
 from tests.helpers.service import RunningService, service_settings
@@ -48,12 +48,6 @@ def capture() -> Iterator[Capture]:
     yield handler
     root.removeHandler(handler)
     root.setLevel(old_level)
-
-
-@pytest.fixture
-def emulator() -> Iterator[EmulatorServer]:
-    with EmulatorServer(config=EmulatorConfig(api_key="emu-key", granularity=256 * 1024)) as srv:
-        yield srv
 
 
 def start(tmp_path: Path, redis_url: str, namespace: str, emulator: EmulatorServer, **overrides: Any) -> RunningService:

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import require
-from tests.e2e.conftest import emulator, make_pipeline
+from tests.e2e.conftest import make_pipeline
 
-__all__ = ["emulator", "make_pipeline"]
+__all__ = ["make_pipeline"]
 HERE = Path(__file__).parent
 
 
