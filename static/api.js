@@ -125,9 +125,11 @@ export async function fetchStatus(who, etag = null, opts = {}) {
     ? `jobId=${encodeURIComponent(who.jobId)}` : `attemptId=${encodeURIComponent(who.attemptId)}`;
   const headers = withAuth(etag ? { 'If-None-Match': etag } : {});
   const res = await send(`/api/upload/status?${query}`, { headers, signal: opts.signal });
+  // A 304 resolves here like any answer. Chromium's DevTools (and so Playwright's requestfailed) nevertheless
+  // report every fetch answered 304 as net::ERR_ABORTED: that is the status poll 'aborted' once in the Vite test
+  // (issue 13), not a lost request. tests/page/test_page_resilience.py pins this down.
   if (res.status === 304) return { doc: null, etag };
   if (res.status !== 200) throw await refused(res, `FocalPoint answered ${res.status}.`);
-  // Read the body here, always: a response whose body is left unread is cancelled by the browser later.
   const doc = await bodyOf(res);
   if (!doc) throw new UploadError(0, 'network', 'The status answer was cut short.');
   return { doc, etag: res.headers.get('ETag') };

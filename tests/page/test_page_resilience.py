@@ -55,6 +55,18 @@ def status_calls(page: Any) -> int:
     return int(page.evaluate("window.__statusCalls"))
 
 
+def watch_failures(page: Any) -> list[tuple[str, str, int | None]]:
+    """(method, failure, status of the response if one came) of every request Chromium reports as failed."""
+    failed: list[tuple[str, str, int | None]] = []
+
+    def on_failed(r: Any) -> None:
+        response = r.response()
+        failed.append((r.method, r.failure, response.status if response else None))
+
+    page.on("requestfailed", on_failed)
+    return failed
+
+
 def creations_only(handler: Any) -> Any:
     """A route handler for ``/api/uploads`` that lets everything but the creation POST through untouched."""
     def route(r: Any) -> None:
@@ -202,11 +214,18 @@ def test_polling_pauses_while_hidden_and_uses_etag(browser_context: Any, service
     leg = FakeLeg(service)
     page = open_on_fake_clock(browser_context, service)
     seen = watch_status(page)
+    failed = watch_failures(page)
     choose_and_upload(page, video_file(2 * MIB))
     wait_stage(page, "send", "done")
     wait_for(lambda: len(seen) >= 3, timeout=10, what="three polls", page=page)
     statuses = [s for _, s in seen]
     assert statuses[0] == 200 and 304 in statuses  # unchanged documents come back as 304
+    # Chromium reports each fetch answered 304 as a failed request (net::ERR_ABORTED) although the page got its
+    # 304: the one "aborted" status poll of the Vite test (issue 13). Nothing else failed, and the page saw no
+    # trouble (it says so in #note when a poll fails).
+    wait_for(lambda: len(failed) >= statuses.count(304), what="a failure report per 304", page=page)
+    assert failed and all(f == ("GET", "net::ERR_ABORTED", 304) for f in failed), failed
+    assert page.is_hidden("#note")
     first_gaps = [b[0] - a[0] for a, b in itertools.pairwise(seen)][:2]
     # 1-2 s while the document is new, then full-jitter backoff (ceiling doubling) while nothing changes.
     assert 0.9 <= first_gaps[0] <= 2.2 and 0.9 <= first_gaps[1] <= 4.2, first_gaps
