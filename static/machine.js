@@ -1,8 +1,8 @@
 // @ts-check
-// The page's states and the only moves between them, as a table. main.js asks `can` before it acts on a user's
-// click or a late answer (a click in the wrong state is ignored), and moves only through `advance`, which
-// throws on a move the table does not have: a bug shows as an error instead of a page in a state nobody
-// planned. Pure: no DOM, no network.
+// The page's states and the only moves between them, as a table. The controller (main, sending, tracking,
+// resume) asks `can` before it acts on a click or a late answer (one in the wrong state is ignored), and moves
+// only through `advance` (page.js's `go`), which throws on a move the table does not have: a bug shows as an
+// error instead of a page in a state nobody planned. Pure: no DOM, no network.
 //
 //   IDLE -START-> STARTING -SEND-> SENDING <-PAUSE/UNPAUSE-> PAUSED
 //   SENDING -SENT-> TRACKING -FINISH-> DONE -AGAIN-> IDLE        (only IDLE starts an upload)
