@@ -1,25 +1,42 @@
+// @ts-check
 // Pure checks of a chosen file against the limits the server publishes, and advice for failure codes.
 
-import { formatBytes } from './ui.js';
+import { formatBytes } from './format.js';
 
-// When the browser knows no type for a file, guess from its extension (the server needs a Content-Type).
+/** @typedef {import('./api.js').UploadConfig} UploadConfig */
+/** @typedef {{name: string, size: number, type: string}} FileLike a File, or what a test makes of one */
+
+/**
+ * When the browser knows no type for a file, guess from its extension (the server needs a Content-Type).
+ * @type {Readonly<Record<string, string>>}
+ */
 export const EXTENSION_TYPES = {
   mp4: 'video/mp4', m4v: 'video/x-m4v', mov: 'video/quicktime', webm: 'video/webm', mkv: 'video/x-matroska',
   avi: 'video/x-msvideo', mpeg: 'video/mpeg', mpg: 'video/mpeg', wmv: 'video/x-ms-wmv', flv: 'video/x-flv',
   '3gp': 'video/3gpp',
 };
 
+/** The file's media type, lower case, or '' when neither the browser nor its extension tells. @param {FileLike} file */
 export function mediaTypeOf(file) {
   if (file.type) return file.type.toLowerCase();
-  const ext = file.name.split('.').pop().toLowerCase();
-  return EXTENSION_TYPES[ext] ?? '';
+  const dot = file.name.lastIndexOf('.');
+  const ext = dot < 0 ? '' : file.name.slice(dot + 1).toLowerCase();
+  return Object.hasOwn(EXTENSION_TYPES, ext) ? EXTENSION_TYPES[ext] : '';
 }
 
+/**
+ * Whether `type` matches one of the server's patterns (exact, `video/*` or `*\/*`).
+ * @param {string} type @param {readonly string[]} patterns
+ */
 export function allowed(type, patterns) {
   return patterns.some((p) => p === '*/*' || p === type || (p.endsWith('/*') && type.startsWith(p.slice(0, -1))));
 }
 
-// The problem with `file` under the server's config, in words for the person, or null if it may be sent.
+/**
+ * The problem with `file` under the server's config, in words for the person, or null if it may be sent.
+ * @param {FileLike} file @param {UploadConfig | null} cfg null: the config could not be loaded
+ * @returns {string | null}
+ */
 export function checkFile(file, cfg) {
   if (!cfg) return 'The upload limits could not be loaded; reload the page to try again.';
   if (file.size === 0) return 'This file is empty. Choose the video file itself.';
@@ -35,9 +52,14 @@ export function checkFile(file, cfg) {
   return null;
 }
 
-// What to do after a job failed with `code`.
+/**
+ * What to do after a job failed with `code`.
+ * @param {string | null | undefined} code @param {boolean | null | undefined} retryable
+ * @returns {string}
+ */
 export function adviceFor(code, retryable) {
-  const known = {
+  /** @type {Record<string, string>} */
+  const advice = {
     too_large: 'Shorten or compress the video so it fits the limit, then upload it again.',
     unsupported_media_type: 'Convert the video to a common format such as MP4, then upload it again.',
     insufficient_storage: 'FocalPoint is short of space right now. Try again in a few minutes.',
@@ -48,7 +70,8 @@ export function adviceFor(code, retryable) {
     token_expired: 'Your sign-in has expired. Open this page from FocalPoint again, then upload the file.',
     client_too_slow: 'Your connection was too slow to finish the upload. Try again on a faster network.',
     too_many_uploads: 'You have several uploads running already. Wait for one to finish, then upload again.',
-  }[code];
+  };
+  const known = code && Object.hasOwn(advice, code) ? advice[code] : undefined;
   if (known) return known;
   return retryable
     ? 'This is usually temporary. Upload the file again; if it keeps failing, contact support.'

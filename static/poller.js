@@ -1,18 +1,36 @@
+// @ts-check
 // Status polling of one job. While the job moves, every 1-1.4 s (the server's pollAfterMs, plus jitter), so the
 // page shows a change less than 2 s after it happened. Only when nothing has changed for a long while
 // (QUIET_AFTER_MS) does the gap grow, with the quiet time, up to 15 s. Honours Retry-After (429) and ETag (304);
-// pauses while the tab is hidden.
+// pauses while the tab is hidden (the page calls pokeNow when it shows again, or when the network returns).
+// No DOM here: the status call, the clock and "is the tab hidden" are passed in.
 
-import { fetchStatus } from './api.js';
+/** @typedef {import('./api.js').StatusDoc} StatusDoc */
+/** @typedef {import('./api.js').UploadError} UploadError */
+/**
+ * @typedef {(who: {jobId: string}, etag: string | null, opts: {signal?: AbortSignal}) =>
+ *   Promise<{doc: StatusDoc | null, etag: string | null}>} FetchStatus
+ * @typedef {{now: () => number, setTimeout: (fn: () => void, ms: number) => unknown,
+ *   clearTimeout: (timer: any) => void, random: () => number}} Clock
+ */
 
-const FINAL = new Set(['ACTIVE', 'FAILED', 'CANCELLED', 'EXPIRED', 'DELETED']);
+export const FINAL = new Set(['ACTIVE', 'FAILED', 'CANCELLED', 'EXPIRED', 'DELETED']);
 export const MIN_MS = 1000; // never faster: the status limit allows 60 polls a minute per client
 export const JITTER = 0.4; // each gap is 1.0-1.4 x the base: spreads tabs apart, keeps the lag under 2 s
 export const QUIET_AFTER_MS = 60000; // nothing new for this long: start backing off
 export const CAP_MS = 15000;
 
+/** @type {Clock} */
+export const REAL_CLOCK = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (timer) => clearTimeout(timer),
+  random: () => Math.random(),
+};
+
+/** @param {StatusDoc} doc */
 function fingerprint(doc) {
-  return JSON.stringify([doc.state, doc.progress, doc.error, doc.retrying, doc.fileUri]);
+  return JSON.stringify([doc.state, doc.progress, doc.error, doc.retrying, doc.fileUri, doc.waiting]);
 }
 
 /**
@@ -34,87 +52,122 @@ export function pollDelay({ hintMs = null, quietMs, waitMs = 0, random = Math.ra
 
 export class Poller {
   /**
-   * onDoc(doc): every status document (also unchanged ones are not repeated: 304 gives nothing new).
-   * onGone(): the job is unknown (404). onTrouble(kind, retryAfterMs): a 429 ('busy') or error ('offline').
+   * @param {{
+   *   fetchStatus: FetchStatus,
+   *   onDoc: (doc: StatusDoc) => void,
+   *   onGone: () => void,
+   *   onTrouble: (kind: 'busy' | 'offline', retryAfterMs: number | null) => void,
+   *   isHidden?: () => boolean,
+   *   clock?: Clock,
+   * }} deps onDoc: every new status document (a 304 brings none); onGone: the job is unknown (404), polling
+   *   stops; onTrouble: a 429 ('busy', with the wait) or any other failure ('offline'), polling carries on.
    */
-  constructor({ onDoc, onGone, onTrouble }) {
+  constructor({ fetchStatus, onDoc, onGone, onTrouble, isHidden = () => false, clock = REAL_CLOCK }) {
+    this.fetchStatus = fetchStatus;
     this.onDoc = onDoc;
     this.onGone = onGone;
     this.onTrouble = onTrouble;
+    this.isHidden = isHidden;
+    this.clock = clock;
+    /** @type {string | null} */
     this.jobId = null;
     this.running = false;
+    /** @type {unknown} */
     this.timer = null;
-    this.inflight = false;
+    /** @type {Promise<void> | null} the poll in flight, if any */
+    this.inflight = null;
+    /** @type {string | null} */
     this.etag = null;
+    /** @type {string | null} */
     this.last = null;
-    this.hint = null; // the last document's pollAfterMs
-    this.changedAt = 0; // Date.now() of the last poll that brought something new (or of the start)
+    /** @type {number | null} the last document's pollAfterMs */
+    this.hint = null;
+    this.changedAt = 0; // clock.now() of the last poll that brought something new (or of the start)
     this.notBefore = 0; // from Retry-After
-    this.wake = () => this.pokeNow();
-    this.onVisibility = () => { if (!document.hidden) this.pokeNow(); };
+    this.generation = 0; // bumped by start and stop: a poll from an older generation is ignored
   }
 
+  /** Poll `jobId` from now on (at once), forgetting any job polled before. @param {string} jobId */
   start(jobId) {
     this.stop();
-    Object.assign(this, { jobId, running: true, etag: null, last: null, hint: null, changedAt: Date.now(),
-      notBefore: 0 });
-    document.addEventListener('visibilitychange', this.onVisibility);
-    window.addEventListener('online', this.wake);
+    Object.assign(this, { jobId, running: true, etag: null, last: null, hint: null,
+      changedAt: this.clock.now(), notBefore: 0 });
     this.schedule(0);
   }
 
+  /** Stop polling. A poll in flight is left to finish, and its answer ignored (aborting it gains nothing). */
   stop() {
     this.running = false;
-    clearTimeout(this.timer);
+    this.generation += 1;
+    this.inflight = null;
+    this.clock.clearTimeout(this.timer);
     this.timer = null;
-    document.removeEventListener('visibilitychange', this.onVisibility);
-    window.removeEventListener('online', this.wake);
   }
 
   /** Poll now (or as soon as Retry-After allows): the tab became visible, or the network came back. */
   pokeNow() {
     if (!this.running || this.inflight) return;
-    this.changedAt = Date.now(); // something happened to us: look closely again
-    this.schedule(Math.max(0, this.notBefore - Date.now()));
+    this.changedAt = this.clock.now(); // something happened to us: look closely again
+    this.schedule(Math.max(0, this.notBefore - this.clock.now()));
   }
 
+  /** @param {number} ms */
   schedule(ms) {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.tick(), ms);
+    this.clock.clearTimeout(this.timer);
+    this.timer = this.clock.setTimeout(() => { this.tick(); }, ms);
   }
 
   nextDelay() {
-    const now = Date.now();
-    return pollDelay({ hintMs: this.hint, quietMs: now - this.changedAt, waitMs: this.notBefore - now });
+    const now = this.clock.now();
+    return pollDelay({ hintMs: this.hint, quietMs: now - this.changedAt, waitMs: this.notBefore - now,
+      random: this.clock.random });
   }
 
-  async tick() {
+  /** One poll, then the next one scheduled (unless the job ended, is gone, or polling stopped). */
+  tick() {
     this.timer = null;
-    if (!this.running) return;
-    if (document.hidden) return; // paused; visibilitychange resumes
-    const early = this.notBefore - Date.now();
-    if (early > 0) { this.schedule(early); return; }
-    this.inflight = true;
-    const jobId = this.jobId;
-    const r = await fetchStatus({ jobId }, this.etag);
-    this.inflight = false;
-    if (!this.running || jobId !== this.jobId) return;
-    if (r.status === 200 && r.doc) {
-      this.etag = r.etag;
-      this.hint = r.doc.pollAfterMs ?? null;
-      const print = fingerprint(r.doc);
-      if (print !== this.last) this.changedAt = Date.now();
+    if (!this.running || this.inflight) return Promise.resolve();
+    if (this.isHidden()) return Promise.resolve(); // paused; pokeNow resumes
+    const early = this.notBefore - this.clock.now();
+    if (early > 0) { this.schedule(early); return Promise.resolve(); }
+    const generation = this.generation;
+    const jobId = /** @type {string} */ (this.jobId);
+    /** @type {Promise<void>} */
+    const poll = this.fetchStatus({ jobId }, this.etag, {})
+      .finally(() => { if (this.inflight === poll) this.inflight = null; })
+      .then((r) => { if (generation === this.generation) this.answered(r.doc, r.etag); },
+        (err) => { if (generation === this.generation) this.failed(err); });
+    this.inflight = poll;
+    return poll;
+  }
+
+  /** @param {StatusDoc | null} doc null: 304, nothing new @param {string | null} etag */
+  answered(doc, etag) {
+    if (doc) {
+      this.etag = etag;
+      this.hint = doc.pollAfterMs ?? null;
+      const print = fingerprint(doc);
+      if (print !== this.last) this.changedAt = this.clock.now();
       this.last = print;
-      this.onDoc(r.doc);
-      if (FINAL.has(r.doc.state)) { this.stop(); return; }
-    } else if (r.status === 404) {
+      if (FINAL.has(doc.state)) this.stop();
+      const generation = this.generation;
+      this.onDoc(doc);
+      if (!this.running || generation !== this.generation) return; // it ended, or onDoc stopped or restarted us
+    }
+    this.schedule(this.nextDelay());
+  }
+
+  /** @param {any} err an UploadError (or anything thrown) */
+  failed(err) {
+    if (err?.status === 404) {
       this.stop();
       this.onGone();
       return;
-    } else if (r.status === 429) {
+    }
+    if (err?.status === 429) {
       // Slow down: wait what the server asks.
-      const wait = r.retryAfterMs ?? this.nextDelay();
-      this.notBefore = Date.now() + wait;
+      const wait = err.retryAfterMs ?? this.nextDelay();
+      this.notBefore = this.clock.now() + wait;
       this.onTrouble('busy', wait);
     } else {
       this.onTrouble('offline', null);

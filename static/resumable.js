@@ -5,23 +5,13 @@
 // Ours rather than tus-js-client: that one has no adaptive chunk size and no checksums, and serving it needs a
 // bundle build (see the README).
 
-import { retryAfterMs, withAuth } from './api.js';
+import { UploadError, errorOf, retryAfterMs, withAuth } from './api.js';
 
 export const MIB = 1024 * 1024;
 const TUS = { 'Tus-Resumable': '1.0.0' };
 const TARGET_S = 7.5; // aim at the middle of the 5-10 s per PATCH
 const MAX_GROWTH = 4; // a chunk is at most 4x the last one: one fast burst must not make a 60 s PATCH
 const FAILURES_WITHOUT_PROGRESS = 8; // then give up: the server keeps what it has; the user can resume later
-
-export class ResumableError extends Error {
-  /** @param {number} status @param {string} code @param {string} message */
-  constructor(status, code, message) {
-    super(message);
-    this.name = 'UploadError';
-    this.status = status;
-    this.code = code;
-  }
-}
 
 /**
  * @typedef {{status: number, header: (name: string) => string | null, body: any}} Answer
@@ -68,11 +58,11 @@ function b64(value) {
   return btoa(String.fromCharCode(...new TextEncoder().encode(value)));
 }
 
-/** @param {number} ms @param {AbortSignal} signal */
+/** @param {number} ms @param {AbortSignal} signal @returns {Promise<void>} */
 function sleep(ms, signal) {
   return new Promise((resolve, reject) => {
     if (signal.aborted) { reject(signal.reason ?? abortError()); return; }
-    const timer = setTimeout(resolve, ms);
+    const timer = setTimeout(() => resolve(), ms);
     signal.addEventListener('abort', () => { clearTimeout(timer); reject(signal.reason ?? abortError()); },
       { once: true });
   });
@@ -97,9 +87,9 @@ function request(method, url, headers, body, signal, onSent) {
     if (onSent) xhr.upload.addEventListener('progress', (e) => onSent(e.loaded));
     const body0 = () => { try { return xhr.responseText ? JSON.parse(xhr.responseText) : null; } catch { return null; } };
     xhr.addEventListener('load', () => resolve({ status: xhr.status, header: (n) => xhr.getResponseHeader(n), body: body0() }));
-    const failed = () => resolve({ status: 0, header: () => null, body: null });
-    xhr.addEventListener('error', failed);
-    xhr.addEventListener('timeout', failed);
+    // No 'timeout' listener: xhr.timeout is never set, so that event cannot fire. A PATCH stuck on a dead link
+    // ends as an 'error' when the browser gives the connection up.
+    xhr.addEventListener('error', () => resolve({ status: 0, header: () => null, body: null }));
     xhr.addEventListener('abort', () => reject(signal.reason ?? abortError()));
     signal.addEventListener('abort', () => xhr.abort(), { once: true });
     xhr.send(body);
@@ -108,8 +98,8 @@ function request(method, url, headers, body, signal, onSent) {
 
 /**
  * Upload `file` (creating the upload, or carrying on with `opts.uploadUrl`) until the server has every byte.
- * Resolves {url, jobId}. Rejects with ResumableError when refused or when retries run out, or with the
- * signal's reason when aborted (pause or cancel: the server keeps what it acknowledged).
+ * Resolves {url, jobId}. Rejects with UploadError (api.js's one convention) when refused or when retries run
+ * out, or with the signal's reason when aborted (pause or cancel: the server keeps what it acknowledged).
  * @param {File} file @param {Options} opts
  */
 export async function resumableUpload(file, opts) {
@@ -127,7 +117,7 @@ export async function resumableUpload(file, opts) {
   const backOff = async (reason, retryAfter) => {
     failures += 1;
     if (failures > FAILURES_WITHOUT_PROGRESS) {
-      throw new ResumableError(typeof reason === 'number' ? reason : 0, 'network',
+      throw new UploadError(typeof reason === 'number' ? reason : 0, 'network',
         'The connection to FocalPoint kept failing; the upload can be resumed later.');
     }
     const delayMs = retryAfter ?? fullJitter(failures, 500, 20000);
@@ -216,8 +206,7 @@ function retryAfter(res) {
 /** @param {Answer} res */
 function refused(res) {
   if ((res.status === 404 || res.status === 410) && !res.body) { // HEAD answers carry no body
-    return new ResumableError(res.status, 'upload_gone', 'FocalPoint no longer has this upload (it expired or was cancelled).');
+    return new UploadError(res.status, 'upload_gone', 'FocalPoint no longer has this upload (it expired or was cancelled).');
   }
-  const e = res.body?.error ?? {};
-  return new ResumableError(res.status, e.code ?? `http_${res.status}`, e.message || `FocalPoint answered ${res.status}.`);
+  return errorOf(res.status, res.body, `FocalPoint answered ${res.status}.`, retryAfter(res));
 }

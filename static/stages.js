@@ -1,9 +1,26 @@
+// @ts-check
 // How a job's status document shows on the stage list: one stage per leg, never 100 % before the server says so.
+// Pure over the view: it only calls the View's stage() and bar().
 
-import { formatBytes, formatDuration } from './ui.js';
+import { formatBytes, formatDuration } from './format.js';
 
-// Render `doc` (GET /api/upload/status) on the stages; `ctx`: {fileSize, processingSince} known to the page.
+/** @typedef {import('./api.js').StatusDoc} StatusDoc */
+/**
+ * The part of ui.js's View this module uses.
+ * @typedef {{
+ *   stage: (stage: string, status: string, detail?: string) => void,
+ *   bar: (stage: string, pct: number | null, valueText?: string) => void,
+ * }} StageView
+ */
+
+/**
+ * Render `doc` (GET /api/upload/status) on the stages.
+ * @param {StageView} view
+ * @param {StatusDoc} doc
+ * @param {{fileSize?: number | null, processingSince?: number | null, now?: number}} ctx known to the page
+ */
 export function renderStages(view, doc, ctx) {
+  const now = ctx.now ?? Date.now();
   view.stage('send', 'done', ctx.fileSize ? `${formatBytes(ctx.fileSize)} received` : 'Received');
   view.bar('send', 100, 'Received by FocalPoint');
   const p = doc.progress ?? {};
@@ -13,7 +30,8 @@ export function renderStages(view, doc, ctx) {
       view.bar('send', null);
       break;
     case 'SPOOLED':
-      view.stage('gemini', 'active', 'Waiting for a free upload slot…');
+      view.stage('gemini', 'active', doc.waiting === 'gemini_storage'
+        ? 'Waiting for space at Gemini…' : 'Waiting for a free upload slot…');
       view.bar('gemini', null);
       break;
     case 'UPLOADING': {
@@ -27,12 +45,20 @@ export function renderStages(view, doc, ctx) {
     }
     case 'PROCESSING':
       geminiDone(view, p);
-      view.stage('process', 'active', `${formatDuration((Date.now() - ctx.processingSince) / 1000)} elapsed`);
+      view.stage('process', 'active', ctx.processingSince
+        ? `${formatDuration((now - ctx.processingSince) / 1000)} elapsed` : '');
       view.bar('process', null);
       break;
     case 'ACTIVE':
       geminiDone(view, p);
-      view.stage('process', 'done', ctx.processingSince ? formatDuration((Date.now() - ctx.processingSince) / 1000) : '');
+      view.stage('process', 'done', ctx.processingSince ? formatDuration((now - ctx.processingSince) / 1000) : '');
+      view.bar('process', 100, 'Done');
+      break;
+    case 'EXPIRED':
+    case 'DELETED':
+      // It went all the way (it was ACTIVE); only the file at Gemini is gone since.
+      geminiDone(view, p);
+      view.stage('process', 'done', '');
       view.bar('process', 100, 'Done');
       break;
     default:
@@ -40,14 +66,8 @@ export function renderStages(view, doc, ctx) {
   }
 }
 
+/** @param {StageView} view @param {{bytesTotal?: number | null}} p */
 function geminiDone(view, p) {
   view.stage('gemini', 'done', p.bytesTotal ? `${formatBytes(p.bytesTotal)} uploaded` : 'Uploaded');
   view.bar('gemini', 100, 'Uploaded to Gemini');
-}
-
-// Mark the stage that was running (or the first not reached) as failed.
-export function markFailedStage(view) {
-  const active = document.querySelector('.stage[data-status="active"]')
-    ?? document.querySelector('.stage[data-status="pending"]');
-  if (active) view.stage(active.dataset.stage, 'failed');
 }

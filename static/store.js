@@ -1,8 +1,19 @@
+// @ts-check
 // The current upload attempt in localStorage, so a refreshed page can offer to resume it.
-// Record: {attemptId, jobId (null until the server answers), fileName, fileSize, startedAt}.
+
+/**
+ * The stored record of the current attempt. jobId and uploadUrl are null until the server has answered the
+ * creation; headSha256 is the sha256 of the file's first MiB (with name, size and lastModified, how a file
+ * picked again after a reload is known to be the same).
+ * @typedef {{
+ *   attemptId: string, jobId: string | null, uploadUrl: string | null, fileName: string, fileSize: number,
+ *   lastModified: number, mediaType: string, headSha256: string | null, startedAt: number,
+ * }} Attempt
+ */
 
 const KEY = 'focalpoint.upload.current';
 
+/** @returns {Attempt | null} */
 export function loadAttempt() {
   try {
     const rec = JSON.parse(localStorage.getItem(KEY) ?? 'null');
@@ -12,6 +23,7 @@ export function loadAttempt() {
   }
 }
 
+/** @param {Attempt} rec */
 export function saveAttempt(rec) {
   try {
     localStorage.setItem(KEY, JSON.stringify(rec));
@@ -28,9 +40,9 @@ export function clearAttempt() {
   }
 }
 
-/** A fresh attempt id: one per user action. */
+/** A fresh attempt id: one per user action. @returns {string} */
 export function newAttemptId() {
-  if (crypto.randomUUID) return crypto.randomUUID();
+  if (typeof crypto.randomUUID === 'function') return crypto.randomUUID();
   // Not a secure context (plain http on a LAN address): same shape from getRandomValues.
   const b = crypto.getRandomValues(new Uint8Array(16));
   b[6] = (b[6] & 0x0f) | 0x40;

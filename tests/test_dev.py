@@ -26,7 +26,7 @@ def test_outside_ci_a_missing_interpreter_is_skipped_and_named() -> None:
     path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
     r = run(f'PYS=({MINOR} 3.99); pick_envs; echo "ENVS=$ENVS"', PATH=path)
     assert r.returncode == 0, r.stderr
-    assert f"ENVS=lint,type,py{MINOR.replace('.', '')}" in r.stdout
+    assert f"ENVS=lint,type,js,py{MINOR.replace('.', '')}" in r.stdout  # this machine has Node (the js env)
     assert "no Python 3.99 on PATH" in r.stderr
     assert "pyenv install 3.X" in r.stderr  # how to get it
     assert "skipping py399" in r.stderr
@@ -37,6 +37,28 @@ def test_under_ci_a_missing_interpreter_fails() -> None:
     assert r.returncode == 2
     assert "ran anyway" not in r.stdout
     assert "no Python 3.98, 3.99 on PATH" in r.stderr and "CI=true" in r.stderr
+
+
+def no_node_path(tmp_path: Path) -> str:
+    """A PATH with this interpreter as python3.X and nothing else: no node, no npm."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / f"python{MINOR}").symlink_to(sys.executable)
+    return str(bin_dir)
+
+
+def test_outside_ci_missing_node_skips_the_js_env_and_says_so(tmp_path: Path) -> None:
+    r = run(f'PYS=({MINOR}); PATH={no_node_path(tmp_path)} pick_envs; echo "ENVS=$ENVS"')
+    assert r.returncode == 0, r.stderr
+    assert f"ENVS=lint,type,py{MINOR.replace('.', '')}" in r.stdout
+    assert "no Node >= 20.10 with npm on PATH" in r.stderr and "skipping js" in r.stderr
+
+
+def test_under_ci_missing_node_fails(tmp_path: Path) -> None:
+    r = run(f'PYS=({MINOR}); PATH={no_node_path(tmp_path)} pick_envs; echo "ran anyway"', CI="true")
+    assert r.returncode == 2
+    assert "ran anyway" not in r.stdout
+    assert "no Node >= 20.10" in r.stderr and "CI=true" in r.stderr
 
 
 def test_a_python_older_than_3_11_is_refused_with_advice(tmp_path: Path) -> None:

@@ -42,7 +42,7 @@ def test_full_flow_to_ready(browser_context: Any, gemini_service: Any, emulator:
     assert uri.startswith(emulator.base_url) or "/files/" in uri
     assert stage_status(page, "gemini") == "done" and stage_status(page, "process") == "done"
     assert stored(page) is None
-    page.wait_for_timeout(400)  # let the bars finish their transition
+    page.wait_for_function("document.getAnimations().length === 0")  # the bars' transitions have ended
     shots(page, "gemini-ready")
     assert len(access_log.creations()) == 1 and access_log.posts() == []
     assert len(access_log.patches(rec["jobId"])) > 1  # in pieces

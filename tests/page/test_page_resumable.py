@@ -109,8 +109,26 @@ def test_failed_patches_resume_from_head(browser_context: Any, make_service: Any
     assert page.errors == []
 
 
+# Counts the PATCHes the page sends, inside the page (window.__patchesSent): exact when read.
+COUNT_PATCHES = """(() => {
+    const open = XMLHttpRequest.prototype.open;
+    window.__patchesSent = 0;
+    XMLHttpRequest.prototype.open = function (method, ...rest) {
+        if (method === 'PATCH') window.__patchesSent += 1;
+        return open.call(this, method, ...rest);
+    };
+})()"""
+
+
+def patches_sent(page: Any) -> int:
+    return int(page.evaluate("window.__patchesSent"))
+
+
 def test_pause_and_resume(browser_context: Any, service: Any, access_log: Any, video_file: Any) -> None:
-    page = open_page(browser_context, service)
+    page = browser_context.new_page()
+    page.clock.install()  # so "nothing happens while paused" is checked by running page time on, not by sleeping
+    page.add_init_script(COUNT_PATCHES)
+    page = open_page(browser_context, service, page)
     throttle_upload(browser_context, page, 2 * MIB)
     size = 12 * MIB
     page.set_input_files("#file", str(video_file(size)))
@@ -121,9 +139,12 @@ def test_pause_and_resume(browser_context: Any, service: Any, access_log: Any, v
     assert page.inner_text("#pause") == "Resume"
     held = acked(page)
     job_id = (stored(page) or {})["jobId"]
-    page.wait_for_timeout(1500)  # paused: nothing more is acknowledged
-    assert acked(page) == held and held < size
-    assert FakeLeg(service).get(job_id).bytes_received == held
+    sent = patches_sent(page)
+    page.clock.run_for(60_000)  # a minute of page time: no back-off or retry timer wakes the paused upload
+    assert patches_sent(page) == sent and acked(page) == held and held < size
+    wait_for(lambda: len(access_log.patches(job_id)) == sent, what="every PATCH sent ended at the service (the cut "
+             "one as 499)", page=page)
+    assert FakeLeg(service).get(job_id).bytes_received == held  # the cut PATCH's bytes were not kept
     page.click("#pause")
     wait_stage(page, "send", "done", timeout=30_000)
     assert_each_byte_once(access_log, job_id, size)

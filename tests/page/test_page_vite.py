@@ -82,6 +82,12 @@ def vite(vite_installed: Path, gemini_service: Any, tmp_path: Path) -> Iterator[
         log.close()
 
 
+def failure(r: Any) -> str:
+    """A failed request in words, with the status of its answer when one came."""
+    response = r.response()
+    return f"{r.method} {r.url} {r.failure}" + (f" after {response.status}" if response else "")
+
+
 def test_100_mib_at_1_mbps_through_vite(browser_context: Any, vite: str, gemini_service: Any,  # noqa: F811
                                         access_log: Any, video_file: Any, tmp_path: Path) -> None:
     page = browser_context.new_page()
@@ -90,7 +96,7 @@ def test_100_mib_at_1_mbps_through_vite(browser_context: Any, vite: str, gemini_
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("response", lambda r: answers.append((r.request.method, r.url, r.status)) if "/api/" in r.url else None)
-    page.on("requestfailed", lambda r: failed.append(f"{r.method} {r.url} {r.failure}"))
+    page.on("requestfailed", lambda r: failed.append(failure(r)))
     page.goto(vite + "/")
     page.wait_for_selector("body[data-ready=true]")
     throttle_upload(browser_context, page, RATE)
@@ -106,13 +112,12 @@ def test_100_mib_at_1_mbps_through_vite(browser_context: Any, vite: str, gemini_
     bad = [a for a in answers if a[2] == 408 or a[2] >= 500]
     vite_log = (tmp_path / "vite.log").read_text(errors="replace")
     assert bad == [], (bad, vite_log)
-    # No upload request (creation, HEAD, PATCH) failed. A status poll aborted by Chromium (net::ERR_ABORTED, seen
-    # once in ~10 runs under CDP throttling; cause not found yet) is shown but not fatal: the poller simply polls
-    # again, and the page never saw a 408 or 5xx (checked above) nor lost a job (checked below).
-    upload_failures = [f for f in failed if "/api/upload/status" not in f]
+    # No request failed. Chromium reports a fetch answered 304 as net::ERR_ABORTED although the page got its 304
+    # (tests/page/test_page_resilience.py shows it): that was the one "aborted" status poll seen in a CI run, a
+    # poll of an unchanged job. Such a report is no failure; any other is.
     if failed:
         print("failed requests:", failed)
-    assert upload_failures == [], (failed, vite_log)
+    assert [f for f in failed if not f.endswith(" net::ERR_ABORTED after 304")] == [], (failed, vite_log)
     assert all(c["status"] == 204 for c in chunks)
     assert max(c["seconds"] for c in chunks) < 15  # each PATCH well inside the proxy's 20 s
     # Each piece reached the service once (no silent re-sends by Chromium or the proxy), and they tile the file.
