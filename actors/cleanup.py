@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from actors.ports import Files, Uploader
-from gemini.errors import GeminiError
-from jobs import JobStore, State
+from focalpoint_upload.actors.ports import Files, Uploader
+from focalpoint_upload.gemini.errors import GeminiError
+from focalpoint_upload.jobs import JobStore, State
 
 
 def abandon(store: JobStore, uploader: Uploader, files: Files, job_id: str, remote_name: str | None = None) -> None:

@@ -7,14 +7,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from actors.ports import RemoteFile
-from config import Settings
-from gemini.files import GeminiFiles
-from gemini.model import FileInfo
-from gemini.resumable import ResumableClient
-from gemini.uploader import Uploader
-from observability.gemini_calls import CountedGeminiFiles, CountedResumableClient
-from observability.metrics import Metrics
+from focalpoint_upload.actors.ports import RemoteFile
+from focalpoint_upload.config import Settings
+from focalpoint_upload.gemini.files import GeminiFiles
+from focalpoint_upload.gemini.model import FileInfo
+from focalpoint_upload.gemini.resumable import ResumableClient
+from focalpoint_upload.gemini.uploader import Uploader
+from focalpoint_upload.observability.gemini_calls import CountedGeminiFiles, CountedResumableClient
+from focalpoint_upload.observability.metrics import Metrics
 
 
 def _remote(info: FileInfo) -> RemoteFile:

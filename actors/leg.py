@@ -33,17 +33,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from actors import poll as polling
-from actors import upload_run
-from actors.cleanup import abandon, forget_remote
-from actors.policy import Uniform
-from actors.ports import Alerts, Files, Lease, RemoteFile, Scheduler, Slots, Uploader
-from actors.storage import RECHECK_S, FileLife, admit, settle, started_fields
-from config import Settings
-from gemini.errors import GeminiTransient
-from gemini.translate import public_message
-from jobs import Event, IllegalTransition, Job, JobNotFound, JobStore, StaleJob, State
-from jobs.storage import StorageBudget
+from focalpoint_upload.actors import poll as polling
+from focalpoint_upload.actors import upload_run
+from focalpoint_upload.actors.cleanup import abandon, forget_remote
+from focalpoint_upload.actors.policy import Uniform
+from focalpoint_upload.actors.ports import Alerts, Files, Lease, RemoteFile, Scheduler, Slots, Uploader
+from focalpoint_upload.actors.storage import RECHECK_S, FileLife, admit, settle, started_fields
+from focalpoint_upload.config import Settings
+from focalpoint_upload.gemini.errors import GeminiTransient
+from focalpoint_upload.gemini.translate import public_message
+from focalpoint_upload.jobs import Event, IllegalTransition, Job, JobNotFound, JobStore, StaleJob, State
+from focalpoint_upload.jobs.storage import StorageBudget
 
 log = logging.getLogger("focalpoint.actors")
 NO_SLOT_DELAY_S = (2.0, 6.0)

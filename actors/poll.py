@@ -14,17 +14,17 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from actors import reupload
-from actors.cleanup import remove_spool
-from actors.policy import budget_spent, exhausted_message, poll_delay, retry_delay
-from actors.ports import RemoteFile
-from gemini import integrity
-from gemini.errors import GeminiPermanent, GeminiTransient
-from gemini.translate import PROCESSING_FAILED, public_message
-from jobs import Event, IllegalTransition, Job, JobNotFound, StaleJob, State
+from focalpoint_upload.actors import reupload
+from focalpoint_upload.actors.cleanup import remove_spool
+from focalpoint_upload.actors.policy import budget_spent, exhausted_message, poll_delay, retry_delay
+from focalpoint_upload.actors.ports import RemoteFile
+from focalpoint_upload.gemini import integrity
+from focalpoint_upload.gemini.errors import GeminiPermanent, GeminiTransient
+from focalpoint_upload.gemini.translate import PROCESSING_FAILED, public_message
+from focalpoint_upload.jobs import Event, IllegalTransition, Job, JobNotFound, StaleJob, State
 
 if TYPE_CHECKING:
-    from actors.leg import Leg
+    from focalpoint_upload.actors.leg import Leg
 
 log = logging.getLogger("focalpoint.actors")
 

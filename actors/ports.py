@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from jobs.lease import LeaseHandle
+from focalpoint_upload.jobs.lease import LeaseHandle
 
 
 @dataclass(frozen=True)

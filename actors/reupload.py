@@ -15,14 +15,14 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from actors.policy import budget_spent, retry_delay
-from actors.ports import RemoteFile
-from gemini.errors import GeminiError, GeminiTransient
-from jobs import Event, IllegalTransition, Job, JobNotFound, StaleJob, State
-from jobs.record import INTEGRITY_MISMATCH
+from focalpoint_upload.actors.policy import budget_spent, retry_delay
+from focalpoint_upload.actors.ports import RemoteFile
+from focalpoint_upload.gemini.errors import GeminiError, GeminiTransient
+from focalpoint_upload.jobs import Event, IllegalTransition, Job, JobNotFound, StaleJob, State
+from focalpoint_upload.jobs.record import INTEGRITY_MISMATCH
 
 if TYPE_CHECKING:
-    from actors.leg import Leg
+    from focalpoint_upload.actors.leg import Leg
 
 log = logging.getLogger("focalpoint.actors")
 MAX_REUPLOADS = 1

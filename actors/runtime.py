@@ -17,22 +17,22 @@ import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
-from actors.dispatch import CANCEL_ACTOR, GEMINI_QUEUE, UPLOAD_ACTOR
-from actors.leg import Leg
-from actors.slots import RedisSlots
-from actors.storage import FileLife
-from actors.sweeper import Sweeper
-from actors.sweeploop import SweepLoop
-from actors.webhook_pump import WebhookPump, start_webhooks
-from config import Settings
-from jobs import Event, IllegalTransition, JobNotFound, JobStore, StaleJob
-from jobs.lease import Leases
-from jobs.storage import storage_budget
-from observability.alerts import JobFailureAlerts
-from observability.metrics import Metrics
-from observability.scrub import install_log_scrubbing
-from observability.storage_gauge import StorageBudgetCollector
-from observability.worker_metrics import instrument_worker_broker
+from focalpoint_upload.actors.dispatch import CANCEL_ACTOR, GEMINI_QUEUE, UPLOAD_ACTOR
+from focalpoint_upload.actors.leg import Leg
+from focalpoint_upload.actors.slots import RedisSlots
+from focalpoint_upload.actors.storage import FileLife
+from focalpoint_upload.actors.sweeper import Sweeper
+from focalpoint_upload.actors.sweeploop import SweepLoop
+from focalpoint_upload.actors.webhook_pump import WebhookPump, start_webhooks
+from focalpoint_upload.config import Settings
+from focalpoint_upload.jobs import Event, IllegalTransition, JobNotFound, JobStore, StaleJob
+from focalpoint_upload.jobs.lease import Leases
+from focalpoint_upload.jobs.storage import storage_budget
+from focalpoint_upload.observability.alerts import JobFailureAlerts
+from focalpoint_upload.observability.metrics import Metrics
+from focalpoint_upload.observability.scrub import install_log_scrubbing
+from focalpoint_upload.observability.storage_gauge import StorageBudgetCollector
+from focalpoint_upload.observability.worker_metrics import instrument_worker_broker
 
 log = logging.getLogger("focalpoint.actors")
 POLL_ACTOR = "poll_gemini_file"
@@ -102,7 +102,7 @@ def build_actors(broker: dramatiq.Broker, leg: Callable[[], Leg], store: JobStor
 
 def make_leg(settings: Settings, store: JobStore, client: redis.Redis, actors: Actors,
              clock: Callable[[], float], metrics: Metrics | None = None) -> Leg:
-    from actors.gemini_adapters import make_files, make_uploader
+    from focalpoint_upload.actors.gemini_adapters import make_files, make_uploader
 
     return Leg(settings=settings, store=store, uploader=make_uploader(settings, metrics),
                files=make_files(settings, metrics),

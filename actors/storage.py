@@ -19,13 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from actors.ports import Files
-from gemini.errors import GeminiError, GeminiTransient
-from jobs import Event, IllegalTransition, Job, JobNotFound, JobStore, StaleJob, State
-from jobs.storage import StorageBudget
+from focalpoint_upload.actors.ports import Files
+from focalpoint_upload.gemini.errors import GeminiError, GeminiTransient
+from focalpoint_upload.jobs import Event, IllegalTransition, Job, JobNotFound, JobStore, StaleJob, State
+from focalpoint_upload.jobs.storage import StorageBudget
 
 if TYPE_CHECKING:
-    from actors.leg import Leg
+    from focalpoint_upload.actors.leg import Leg
 
 log = logging.getLogger("focalpoint.storage")
 RECHECK_S = (5.0, 15.0)  # a waiting job looks for room again after this long (jittered)

@@ -30,11 +30,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from actors.ports import Alerts
-from actors.storage import FileLife
-from config import Settings
-from jobs import Event, IllegalTransition, Job, JobNotFound, JobStore, StaleJob, State
-from jobs.lease import JobLeases
+from focalpoint_upload.actors.ports import Alerts
+from focalpoint_upload.actors.storage import FileLife
+from focalpoint_upload.config import Settings
+from focalpoint_upload.jobs import Event, IllegalTransition, Job, JobNotFound, JobStore, StaleJob, State
+from focalpoint_upload.jobs.lease import JobLeases
 
 log = logging.getLogger("focalpoint.sweeper")
 _JOB_FILE = re.compile(r"^([A-Za-z0-9_-]{16,64})(\.part)?$")

@@ -6,9 +6,9 @@ import logging
 
 import redis
 
-from actors.loopthread import LoopThread
-from actors.sweeper import Sweeper
-from config import Settings
+from focalpoint_upload.actors.loopthread import LoopThread
+from focalpoint_upload.actors.sweeper import Sweeper
+from focalpoint_upload.config import Settings
 
 log = logging.getLogger("focalpoint.sweeper")
 

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from actors.ports import RemoteFile
-from gemini.errors import GeminiError, GeminiPermanent
+from focalpoint_upload.actors.ports import RemoteFile
+from focalpoint_upload.gemini.errors import GeminiError, GeminiPermanent
 
 
 @dataclass

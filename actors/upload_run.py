@@ -19,14 +19,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from actors.policy import budget_spent, exhausted_message, retry_delay
-from gemini.errors import GeminiPermanent, GeminiTransient, SessionGone
-from gemini.translate import public_message
-from jobs import Event, IllegalTransition, Job, JobNotFound, StaleJob, State
-from jobs.lease import LeaseHandle
+from focalpoint_upload.actors.policy import budget_spent, exhausted_message, retry_delay
+from focalpoint_upload.gemini.errors import GeminiPermanent, GeminiTransient, SessionGone
+from focalpoint_upload.gemini.translate import public_message
+from focalpoint_upload.jobs import Event, IllegalTransition, Job, JobNotFound, StaleJob, State
+from focalpoint_upload.jobs.lease import LeaseHandle
 
 if TYPE_CHECKING:
-    from actors.leg import Leg
+    from focalpoint_upload.actors.leg import Leg
 
 
 class PauseUpload(Exception):

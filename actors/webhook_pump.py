@@ -15,12 +15,12 @@ from typing import Any
 import dramatiq
 import redis
 
-from actors.loopthread import LoopThread
-from actors.webhook_http import HttpSender
-from actors.webhooks import Deliverer, outbox_for
-from config import Settings
-from jobs.outbox import EventOutbox
-from observability.metrics import Metrics
+from focalpoint_upload.actors.loopthread import LoopThread
+from focalpoint_upload.actors.webhook_http import HttpSender
+from focalpoint_upload.actors.webhooks import Deliverer, outbox_for
+from focalpoint_upload.config import Settings
+from focalpoint_upload.jobs.outbox import EventOutbox
+from focalpoint_upload.observability.metrics import Metrics
 
 log = logging.getLogger("focalpoint.webhooks")
 WEBHOOK_QUEUE = "webhooks"

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 import redis
 from standardwebhooks import Webhook
 
-from actors.policy import Uniform
-from actors.webhook_http import DeliveryFailed, Sender
-from config import Settings
-from jobs.outbox import EventOutbox, Outbox
-from observability.metrics import Metrics
+from focalpoint_upload.actors.policy import Uniform
+from focalpoint_upload.actors.webhook_http import DeliveryFailed, Sender
+from focalpoint_upload.config import Settings
+from focalpoint_upload.jobs.outbox import EventOutbox, Outbox
+from focalpoint_upload.observability.metrics import Metrics
 
 log = logging.getLogger("focalpoint.webhooks")
 RETRY_CAP_S = 3600.0

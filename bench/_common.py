@@ -234,7 +234,7 @@ class Child:
 
 def start_emulator(workdir: Path, name: str = "emulator", processing_delay: float = 0.0,
                    granularity: int = 8 * MiB, api_key: str = "bench-key") -> tuple[Child, str]:
-    child = Child([PY, "-m", "gemini.emulator", "--port", "0", "--api-key", api_key, "--granularity",
+    child = Child([PY, "-m", "focalpoint_upload.gemini.emulator", "--port", "0", "--api-key", api_key, "--granularity",
                    str(granularity), "--processing-delay", str(processing_delay)],
                   workdir / f"{name}.log", stdout_pipe=True)
     assert child.p.stdout is not None

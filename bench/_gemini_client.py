@@ -39,8 +39,8 @@ def main() -> int:
     size = os.path.getsize(a.file)
     out: dict[str, object] = {"impl": a.impl, "size": size}
     if a.impl == "ours":
-        from actors.gemini_adapters import ResumableUploader
-        from config import load_settings
+        from focalpoint_upload.actors.gemini_adapters import ResumableUploader
+        from focalpoint_upload.config import load_settings
 
         settings = load_settings({"GEMINI_API_KEY": a.api_key, "GEMINI_BASE_URL": a.base_url,
                                   "GEMINI_CHUNK_SIZE": a.chunk})

@@ -42,7 +42,7 @@ from _common import (
     table,
 )
 
-from config.parse import size as parse_size
+from focalpoint_upload.config.parse import size as parse_size
 
 
 def client(impl: str, file: Path, base_url: str, chunk: str, restart: bool = False) -> dict[str, Any]:

@@ -47,7 +47,7 @@ from _common import (
     table,
 )
 
-from config.parse import size as parse_size
+from focalpoint_upload.config.parse import size as parse_size
 
 
 def one(port: int, file: Path, mode: str, parallel: int, fd: Child | None, spool: Path | None) -> dict[str, Any]:

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import redis
 
-from ratelimit import Policy, RateLimiter
+from focalpoint_upload.ratelimit import Policy, RateLimiter
 
 ALLOW = Policy("bench-allow", "100000000/hour")
 DENY = Policy("bench-deny", "1/hour")

@@ -47,7 +47,7 @@ from _common import (
     wait_job,
 )
 
-from config.parse import size as parse_size
+from focalpoint_upload.config.parse import size as parse_size
 
 
 def wait(pred: Any, timeout: float, what: str) -> Any:

@@ -51,7 +51,7 @@ from _common import (
     wait_job,
 )
 
-from config.parse import size as parse_size
+from focalpoint_upload.config.parse import size as parse_size
 
 
 def ms(r: dict[str, Any]) -> float:

@@ -58,7 +58,7 @@ from _common import (
     table,
 )
 
-from config.parse import size as parse_size
+from focalpoint_upload.config.parse import size as parse_size
 
 TARGET_RATIO = 0.80  # tus at 32 MiB chunks vs the single request
 TARGET_P99_MS = 100.0

@@ -4,7 +4,7 @@
 handed the frozen :class:`Settings` it returns.
 """
 
-from config.errors import ConfigError
-from config.settings import Settings, load_settings
+from focalpoint_upload.config.errors import ConfigError
+from focalpoint_upload.config.settings import Settings, load_settings
 
 __all__ = ["ConfigError", "Settings", "load_settings"]

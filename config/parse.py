@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from config.errors import ConfigError
+from focalpoint_upload.config.errors import ConfigError
 
 T = TypeVar("T")
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from config import parse
-from config.errors import ConfigError
+from focalpoint_upload.config import parse
+from focalpoint_upload.config.errors import ConfigError
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from config import ConfigError, Settings, load_settings
+from focalpoint_upload.config import ConfigError, Settings, load_settings
 from focalpoint_upload.logs import setup_logging
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["report"]:  # its own argument parser; reads logs, needs no settings
-        from observability.report import main as report_main
+        from focalpoint_upload.observability.report import main as report_main
 
         return report_main(argv[1:])
     args = _parser().parse_args(argv)
@@ -81,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("serve", "worker", "sweep"):
         os.umask(0o077)  # the data directory holds uploads and job records: files 0600, directories 0700
     if args.command == "emulator":
-        from gemini.emulator import EmulatorConfig
-        from gemini.emulator import serve as serve_emulator
+        from focalpoint_upload.gemini.emulator import EmulatorConfig
+        from focalpoint_upload.gemini.emulator import serve as serve_emulator
 
         setup_logging("INFO", None)
         config = EmulatorConfig(processing_delay_s=args.processing_seconds)
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"focalpoint-upload: {refusal}", file=sys.stderr)
         return 2
     setup_logging(settings.log_level, settings.log_file)
-    from observability.sentry import init_sentry
+    from focalpoint_upload.observability.sentry import init_sentry
 
     init_sentry(settings, args.command)  # before any broker is built: Sentry's Dramatiq integration patches it
     if args.command == "serve":
@@ -143,7 +143,7 @@ async def _serve(settings: Settings, signals: StopSignals) -> int:
     emulator = None
     try:
         if settings.emulate_gemini:
-            from gemini.emulator import EmulatorConfig, EmulatorServer
+            from focalpoint_upload.gemini.emulator import EmulatorConfig, EmulatorServer
 
             emulator = EmulatorServer(config=EmulatorConfig(api_key="emulator-key", processing_delay_s=5.0))
             settings = settings.replace(gemini_base_url=emulator.base_url, gemini_api_key=emulator.api_key)
@@ -169,7 +169,7 @@ async def _serve(settings: Settings, signals: StopSignals) -> int:
 
 def _auth_refusal(settings: Settings) -> str | None:
     """Why ``serve`` must not start with these auth settings; prints the warning when auth is off."""
-    from frontdoor.auth import exposure_problem
+    from focalpoint_upload.frontdoor.auth import exposure_problem
 
     if (problem := exposure_problem(settings)) is not None:
         return problem
@@ -182,8 +182,8 @@ def _auth_refusal(settings: Settings) -> str | None:
 def _token(user: str, ttl: str, max_bytes: str | None) -> int:
     import time
 
-    from config import parse
-    from frontdoor.auth import mint
+    from focalpoint_upload.config import parse
+    from focalpoint_upload.frontdoor.auth import mint
 
     try:
         settings = load_settings(os.environ)
@@ -214,7 +214,7 @@ def _sweep(settings: Settings, *, recovering: bool) -> int:
     import json
     import time
 
-    from actors.runtime import build_leg, make_sweeper
+    from focalpoint_upload.actors.runtime import build_leg, make_sweeper
     from focalpoint_upload.service import connect
 
     assert settings.redis_url is not None
@@ -227,7 +227,7 @@ def _sweep(settings: Settings, *, recovering: bool) -> int:
 
 
 def _print_settings(*, markdown: bool = False) -> int:
-    from config.settings import VARIABLES, markdown_table
+    from focalpoint_upload.config.settings import VARIABLES, markdown_table
 
     if markdown:
         print(markdown_table())

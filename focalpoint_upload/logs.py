@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from observability.scrub import LogScrubber, Scrubber, install_log_scrubbing
+from focalpoint_upload.observability.scrub import LogScrubber, Scrubber, install_log_scrubbing
 
 
 class JsonFormatter(logging.Formatter):

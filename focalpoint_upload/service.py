@@ -21,16 +21,22 @@ import tornado.httpserver
 import tornado.netutil
 from dramatiq.brokers.redis import RedisBroker
 
-from config import Settings
+from focalpoint_upload.config import Settings
 from focalpoint_upload.embedded import EmbeddedRedis
+from focalpoint_upload.jobs import RedisJobStore
 from focalpoint_upload.lifecycle import StartError, private_dir
-from jobs import RedisJobStore
-from observability.handlers import observability_routes
-from observability.jobs_gauge import JobStateCollector, count_open_jobs
-from observability.metrics import Metrics
-from observability.presence import dramatiq_namespace
-from observability.readiness import accepting_check, alive_check, redis_check, spool_check, workers_check
-from ratelimit import UploadLimits
+from focalpoint_upload.observability.handlers import observability_routes
+from focalpoint_upload.observability.jobs_gauge import JobStateCollector, count_open_jobs
+from focalpoint_upload.observability.metrics import Metrics
+from focalpoint_upload.observability.presence import dramatiq_namespace
+from focalpoint_upload.observability.readiness import (
+    accepting_check,
+    alive_check,
+    redis_check,
+    spool_check,
+    workers_check,
+)
+from focalpoint_upload.ratelimit import UploadLimits
 
 log = logging.getLogger("focalpoint.service")
 
@@ -50,10 +56,10 @@ class Connected:
 
 
 def connect(settings: Settings, url: str, clock: Callable[[], float]) -> Connected:
-    from actors.broker import make_broker
-    from actors.webhooks import outbox_for
-    from jobs.storage import storage_budget
-    from jobs.store import chain_hooks
+    from focalpoint_upload.actors.broker import make_broker
+    from focalpoint_upload.actors.webhooks import outbox_for
+    from focalpoint_upload.jobs.storage import storage_budget
+    from focalpoint_upload.jobs.store import chain_hooks
 
     client = redis_client(url)
     outbox = outbox_for(settings, client, clock)  # final states are recorded for webhooks in the same MULTI
@@ -126,9 +132,9 @@ class Service:
             raise
 
     def _start(self, sockets: list[socket.socket], with_workers: bool | None) -> None:
-        from actors.dispatch import DramatiqDispatcher
-        from frontdoor import Frontdoor, make_app, make_server
-        from frontdoor.upload_slots import RedisUploadSlots
+        from focalpoint_upload.actors.dispatch import DramatiqDispatcher
+        from focalpoint_upload.frontdoor import Frontdoor, make_app, make_server
+        from focalpoint_upload.frontdoor.upload_slots import RedisUploadSlots
 
         s = self.settings
         url = self.start_redis()
@@ -141,7 +147,7 @@ class Service:
                                    slots=RedisUploadSlots(client, s.redis_namespace),
                                    limits=UploadLimits.from_settings(s, url, clock=self.clock))
         if with_workers if with_workers is not None else s.embedded:
-            from actors.runtime import start_workers
+            from focalpoint_upload.actors.runtime import start_workers
 
             self.workers = start_workers(s, parts.broker, parts.store, self.clock, client, self.metrics)
         self.server = make_server(make_app(self.frontdoor, self._extra_routes()))
@@ -151,10 +157,10 @@ class Service:
             "host": s.host, "port": self.port, "embedded": s.embedded, "workers": self.workers is not None}})
 
     def _extra_routes(self) -> list[Any]:
-        from frontdoor.core import redis_core
-        from frontdoor.pages import page_routes
-        from frontdoor.space import outstanding, pressure_check
-        from frontdoor.uploads import upload_routes
+        from focalpoint_upload.frontdoor.core import redis_core
+        from focalpoint_upload.frontdoor.pages import page_routes
+        from focalpoint_upload.frontdoor.space import outstanding, pressure_check
+        from focalpoint_upload.frontdoor.uploads import upload_routes
 
         s, client, fd = self.settings, self._client, self.frontdoor
         assert client is not None and self.metrics is not None

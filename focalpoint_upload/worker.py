@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
-from config import Settings
+from focalpoint_upload.config import Settings
 from focalpoint_upload.lifecycle import StopSignals
 
 log = logging.getLogger("focalpoint.worker")
@@ -14,10 +14,10 @@ log = logging.getLogger("focalpoint.worker")
 def run_worker(settings: Settings, signals: StopSignals) -> int:
     """Run until ``signals`` asks to stop (installed before this is called, so a SIGTERM during start-up
     stops what has started and exits 0)."""
-    from actors.runtime import start_workers
+    from focalpoint_upload.actors.runtime import start_workers
+    from focalpoint_upload.observability.metrics import Metrics
+    from focalpoint_upload.observability.worker_metrics import serve_metrics
     from focalpoint_upload.service import connect
-    from observability.metrics import Metrics
-    from observability.worker_metrics import serve_metrics
 
     assert settings.redis_url is not None
     parts = connect(settings, settings.redis_url, time.time)

@@ -11,10 +11,10 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from jobs.record import iso
+from focalpoint_upload.jobs.record import iso
 
 if TYPE_CHECKING:
-    from frontdoor.upload import UploadHandler
+    from focalpoint_upload.frontdoor.upload import UploadHandler
 
 log = logging.getLogger("focalpoint.access")
 

@@ -25,8 +25,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from config import Settings
-from frontdoor.errors import (
+from focalpoint_upload.config import Settings
+from focalpoint_upload.frontdoor.errors import (
     ApiError,
     attempt_in_progress,
     attempt_mismatch,
@@ -36,16 +36,16 @@ from frontdoor.errors import (
     too_large,
     unavailable,
 )
-from frontdoor.ingest import BodyParser, parser_for
-from frontdoor.replay import ReplayCheck
-from frontdoor.space import next_reserved_until, outstanding, space_problem
-from frontdoor.upload_slots import principal_key, take
-from jobs import Event, IllegalTransition, Job, JobNotFound, StaleJob, State, new_job_id
-from ratelimit import Decision, render_headers
+from focalpoint_upload.frontdoor.ingest import BodyParser, parser_for
+from focalpoint_upload.frontdoor.replay import ReplayCheck
+from focalpoint_upload.frontdoor.space import next_reserved_until, outstanding, space_problem
+from focalpoint_upload.frontdoor.upload_slots import principal_key, take
+from focalpoint_upload.jobs import Event, IllegalTransition, Job, JobNotFound, StaleJob, State, new_job_id
+from focalpoint_upload.ratelimit import Decision, render_headers
 
 if TYPE_CHECKING:
-    from frontdoor.context import Frontdoor
-    from frontdoor.upload import UploadHandler
+    from focalpoint_upload.frontdoor.context import Frontdoor
+    from focalpoint_upload.frontdoor.upload import UploadHandler
 
 ATTEMPT_ID = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
 MULTIPART_OVERHEAD = 1024 * 1024  # part headers and boundaries on top of the file
@@ -177,7 +177,7 @@ def content_length(raw: str | None) -> int | None:
 
 
 async def _fail_stale(h: UploadHandler, job: Job) -> None:
-    from frontdoor.spool import remove_spool
+    from focalpoint_upload.frontdoor.spool import remove_spool
 
     try:
         await h.fd.call(h.fd.store.transition, job.job_id, Event.FAIL, expect=State.SPOOLING,

@@ -7,10 +7,10 @@ from typing import Any
 import tornado.httpserver
 import tornado.web
 
-from frontdoor.base import NotFoundHandler
-from frontdoor.context import Frontdoor
-from frontdoor.status import CancelHandler, ConfigHandler, RetryHandler, StatusHandler
-from frontdoor.upload import UploadHandler
+from focalpoint_upload.frontdoor.base import NotFoundHandler
+from focalpoint_upload.frontdoor.context import Frontdoor
+from focalpoint_upload.frontdoor.status import CancelHandler, ConfigHandler, RetryHandler, StatusHandler
+from focalpoint_upload.frontdoor.upload import UploadHandler
 
 
 def make_app(fd: Frontdoor, extra_routes: list[Any] | None = None) -> tornado.web.Application:

@@ -24,8 +24,8 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from frontdoor.appendfile import AppendWriter, LeaseLost
-from frontdoor.errors import (
+from focalpoint_upload.frontdoor.appendfile import AppendWriter, LeaseLost
+from focalpoint_upload.frontdoor.errors import (
     ApiError,
     append_too_large,
     bad_request,
@@ -35,12 +35,12 @@ from frontdoor.errors import (
     upload_gone,
     upload_locked,
 )
-from frontdoor.locker import Hold
-from frontdoor.spool import remove_spool
-from jobs import Event, IllegalTransition, Job, JobNotFound, StaleJob, State
+from focalpoint_upload.frontdoor.locker import Hold
+from focalpoint_upload.frontdoor.spool import remove_spool
+from focalpoint_upload.jobs import Event, IllegalTransition, Job, JobNotFound, StaleJob, State
 
 if TYPE_CHECKING:
-    from frontdoor.core import UploadCore
+    from focalpoint_upload.frontdoor.core import UploadCore
 
 log = logging.getLogger("focalpoint.frontdoor")
 ALGORITHMS = ("sha1", "sha256", "md5")

@@ -28,7 +28,7 @@ from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
-from frontdoor.spool import SpoolWriter
+from focalpoint_upload.frontdoor.spool import SpoolWriter
 
 READ_BYTES = 1024 * 1024
 

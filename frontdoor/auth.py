@@ -18,8 +18,8 @@ from urllib.parse import quote
 
 import jwt
 
-from config import Settings
-from jobs.record import ANONYMOUS_OWNER
+from focalpoint_upload.config import Settings
+from focalpoint_upload.jobs.record import ANONYMOUS_OWNER
 
 AUDIENCE = "focalpoint-upload"
 LEEWAY_S = 30.0  # clock skew allowed between FocalPoint's app and us

@@ -17,10 +17,10 @@ from typing import Any
 
 import tornado.web
 
-from frontdoor.auth import AuthError, Principal
-from frontdoor.context import Frontdoor
-from frontdoor.errors import ApiError, method_not_allowed, unavailable
-from jobs import StoreUnavailable
+from focalpoint_upload.frontdoor.auth import AuthError, Principal
+from focalpoint_upload.frontdoor.context import Frontdoor
+from focalpoint_upload.frontdoor.errors import ApiError, method_not_allowed, unavailable
+from focalpoint_upload.jobs import StoreUnavailable
 
 log = logging.getLogger("focalpoint.frontdoor")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")

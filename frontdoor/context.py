@@ -14,11 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, Protocol, TypeVar
 
-from config import Settings
-from frontdoor.auth import Authenticator
-from frontdoor.upload_slots import MemoryUploadSlots, UploadSlots
-from jobs import JobStore
-from observability.metrics import Metrics
+from focalpoint_upload.config import Settings
+from focalpoint_upload.frontdoor.auth import Authenticator
+from focalpoint_upload.frontdoor.upload_slots import MemoryUploadSlots, UploadSlots
+from focalpoint_upload.jobs import JobStore
+from focalpoint_upload.observability.metrics import Metrics
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import redis
 
-from frontdoor.admission import ATTEMPT_ID, limit_error
-from frontdoor.append import Append, Checksum
-from frontdoor.appendfile import AppendWriter, HashStates, durable_size, hash_prefix
-from frontdoor.context import Frontdoor
-from frontdoor.errors import (
+from focalpoint_upload.frontdoor.admission import ATTEMPT_ID, limit_error
+from focalpoint_upload.frontdoor.append import Append, Checksum
+from focalpoint_upload.frontdoor.appendfile import AppendWriter, HashStates, durable_size, hash_prefix
+from focalpoint_upload.frontdoor.context import Frontdoor
+from focalpoint_upload.frontdoor.errors import (
     bad_request,
     empty_file,
     insufficient_storage,
@@ -34,13 +34,22 @@ from frontdoor.errors import (
     upload_gone,
     upload_locked,
 )
-from frontdoor.ingest import media_type_allowed
-from frontdoor.locker import Hold, Locker, UploadLeases
-from frontdoor.pace import Pace, RedisCounter
-from frontdoor.resource import Op, Verdict, check_append, decide, expires_at, phase_of
-from frontdoor.space import outstanding, space_problem
-from frontdoor.spool import remove_spool
-from jobs import ANONYMOUS_OWNER, Event, IllegalTransition, Job, JobNotFound, StaleJob, State, new_job_id
+from focalpoint_upload.frontdoor.ingest import media_type_allowed
+from focalpoint_upload.frontdoor.locker import Hold, Locker, UploadLeases
+from focalpoint_upload.frontdoor.pace import Pace, RedisCounter
+from focalpoint_upload.frontdoor.resource import Op, Verdict, check_append, decide, expires_at, phase_of
+from focalpoint_upload.frontdoor.space import outstanding, space_problem
+from focalpoint_upload.frontdoor.spool import remove_spool
+from focalpoint_upload.jobs import (
+    ANONYMOUS_OWNER,
+    Event,
+    IllegalTransition,
+    Job,
+    JobNotFound,
+    StaleJob,
+    State,
+    new_job_id,
+)
 
 log = logging.getLogger("focalpoint.frontdoor")
 LOCK_TTL_S = 6.0  # a dead front door's lease frees itself this long after its last renewal

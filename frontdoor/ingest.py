@@ -15,8 +15,8 @@ from typing import Protocol
 
 import multipart
 
-from frontdoor.errors import ApiError, bad_request, unsupported_media_type
-from frontdoor.filename import clean_file_name
+from focalpoint_upload.frontdoor.errors import ApiError, bad_request, unsupported_media_type
+from focalpoint_upload.frontdoor.filename import clean_file_name
 
 FIELD_LIMIT = 64 * 1024  # a non-file part larger than this is not a form field
 

@@ -21,8 +21,8 @@ from typing import Any, Protocol
 
 import redis
 
-from jobs.errors import StoreUnavailable
-from jobs.lease import Leases
+from focalpoint_upload.jobs.errors import StoreUnavailable
+from focalpoint_upload.jobs.lease import Leases
 
 Call = Callable[..., Awaitable[Any]]  # runs a blocking function off the IOLoop (Frontdoor.call)
 

@@ -14,7 +14,7 @@ from typing import Protocol, cast
 
 import redis
 
-from frontdoor.errors import ApiError
+from focalpoint_upload.frontdoor.errors import ApiError
 
 WINDOW_S = 60
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import tornado.web
 
-from frontdoor.context import Frontdoor
+from focalpoint_upload.frontdoor.context import Frontdoor
 
 
 def static_dir() -> Path:
-    return Path(str(resources.files("static")))
+    return Path(str(resources.files("focalpoint_upload.static")))
 
 
 class PageHandler(tornado.web.StaticFileHandler):

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from tornado.httputil import HTTPHeaders
 
-from frontdoor.errors import ApiError
-from frontdoor.ingest import BodyParser, parser_for
-from jobs import Job
+from focalpoint_upload.frontdoor.errors import ApiError
+from focalpoint_upload.frontdoor.ingest import BodyParser, parser_for
+from focalpoint_upload.jobs import Job
 
 
 class ReplayCheck:

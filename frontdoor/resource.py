@@ -9,8 +9,14 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from frontdoor.errors import ApiError, append_too_large, exceeds_length, offset_mismatch, upload_complete
-from jobs import Job, State
+from focalpoint_upload.frontdoor.errors import (
+    ApiError,
+    append_too_large,
+    exceeds_length,
+    offset_mismatch,
+    upload_complete,
+)
+from focalpoint_upload.jobs import Job, State
 
 
 class Phase(StrEnum):

@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from config import Settings
-from frontdoor.spool import free_bytes, spool_usage
+from focalpoint_upload.config import Settings
+from focalpoint_upload.frontdoor.spool import free_bytes, spool_usage
 
 FIRST_STEP = 64 * 1024  # what a fresh upload holds ahead: about one read from the socket
 

@@ -15,13 +15,13 @@ from __future__ import annotations
 import json
 import os
 
-from frontdoor.admission import ATTEMPT_ID, limit_error
-from frontdoor.base import BaseHandler
-from frontdoor.errors import ApiError, not_found
-from frontdoor.spool import remove_spool
-from jobs import Event, IllegalTransition, Job, StaleJob, State
-from jobs.record import poll_after_ms
-from ratelimit import Decision, render_headers
+from focalpoint_upload.frontdoor.admission import ATTEMPT_ID, limit_error
+from focalpoint_upload.frontdoor.base import BaseHandler
+from focalpoint_upload.frontdoor.errors import ApiError, not_found
+from focalpoint_upload.frontdoor.spool import remove_spool
+from focalpoint_upload.jobs import Event, IllegalTransition, Job, StaleJob, State
+from focalpoint_upload.jobs.record import poll_after_ms
+from focalpoint_upload.ratelimit import Decision, render_headers
 
 
 class StatusHandler(BaseHandler):

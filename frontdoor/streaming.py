@@ -9,9 +9,9 @@ import time
 
 from tornado.ioloop import IOLoop, PeriodicCallback
 
-from frontdoor.base import BaseHandler
-from frontdoor.context import Frontdoor
-from frontdoor.upload_slots import RENEW_EVERY_S, Held, give_back, keep
+from focalpoint_upload.frontdoor.base import BaseHandler
+from focalpoint_upload.frontdoor.context import Frontdoor
+from focalpoint_upload.frontdoor.upload_slots import RENEW_EVERY_S, Held, give_back, keep
 
 
 class StreamingHandler(BaseHandler):

@@ -19,11 +19,11 @@ import binascii
 from dataclasses import dataclass
 from email.utils import formatdate
 
-from config import Settings
-from frontdoor.append import ALGORITHMS, Checksum, Ended
-from frontdoor.core import Offset
-from frontdoor.errors import ApiError, bad_request
-from frontdoor.filename import clean_file_name
+from focalpoint_upload.config import Settings
+from focalpoint_upload.frontdoor.append import ALGORITHMS, Checksum, Ended
+from focalpoint_upload.frontdoor.core import Offset
+from focalpoint_upload.frontdoor.errors import ApiError, bad_request
+from focalpoint_upload.frontdoor.filename import clean_file_name
 
 TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = "creation,creation-with-upload,termination,expiration,checksum"

@@ -28,8 +28,8 @@ import tornado.web
 from tornado.http1connection import HTTP1Connection
 from tornado.ioloop import IOLoop, PeriodicCallback
 
-from frontdoor.access import AccessLog
-from frontdoor.admission import (
+from focalpoint_upload.frontdoor.access import AccessLog
+from focalpoint_upload.frontdoor.admission import (
     MULTIPART_OVERHEAD,
     Admission,
     admit,
@@ -37,8 +37,8 @@ from frontdoor.admission import (
     drain_allowance,
     replay_or_conflict,
 )
-from frontdoor.context import Frontdoor
-from frontdoor.errors import (
+from focalpoint_upload.frontdoor.context import Frontdoor
+from focalpoint_upload.frontdoor.errors import (
     ApiError,
     client_too_slow,
     empty_file,
@@ -47,12 +47,12 @@ from frontdoor.errors import (
     too_large,
     unavailable,
 )
-from frontdoor.space import next_reserved_until, outstanding, space_problem
-from frontdoor.spool import SpoolWriter, remove_spool
-from frontdoor.streaming import StreamingHandler
-from frontdoor.transfer_rate import RateWindow
-from jobs import Event, IllegalTransition, JobNotFound, StaleJob, State, StoreUnavailable
-from observability.sentry import capture_exception
+from focalpoint_upload.frontdoor.space import next_reserved_until, outstanding, space_problem
+from focalpoint_upload.frontdoor.spool import SpoolWriter, remove_spool
+from focalpoint_upload.frontdoor.streaming import StreamingHandler
+from focalpoint_upload.frontdoor.transfer_rate import RateWindow
+from focalpoint_upload.jobs import Event, IllegalTransition, JobNotFound, StaleJob, State, StoreUnavailable
+from focalpoint_upload.observability.sentry import capture_exception
 
 log = logging.getLogger("focalpoint.frontdoor")
 PROGRESS_EVERY_S = 1.0

@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING, Protocol
 
 import redis
 
-from frontdoor.errors import ApiError, too_many_uploads
-from jobs import StoreUnavailable
-from ratelimit import ip_key
+from focalpoint_upload.frontdoor.errors import ApiError, too_many_uploads
+from focalpoint_upload.jobs import StoreUnavailable
+from focalpoint_upload.ratelimit import ip_key
 
 if TYPE_CHECKING:
-    from frontdoor.base import BaseHandler
-    from frontdoor.context import Frontdoor
+    from focalpoint_upload.frontdoor.base import BaseHandler
+    from focalpoint_upload.frontdoor.context import Frontdoor
 
 log = logging.getLogger("focalpoint.frontdoor")
 

@@ -18,11 +18,11 @@ import tornado.web
 from tornado.http1connection import HTTP1Connection
 from tornado.ioloop import IOLoop, PeriodicCallback
 
-from frontdoor.append import Append, Checksum, Ended
-from frontdoor.appendfile import LeaseLost
-from frontdoor.context import Frontdoor
-from frontdoor.core import NewUpload, Offset, UploadCore
-from frontdoor.errors import (
+from focalpoint_upload.frontdoor.append import Append, Checksum, Ended
+from focalpoint_upload.frontdoor.appendfile import LeaseLost
+from focalpoint_upload.frontdoor.context import Frontdoor
+from focalpoint_upload.frontdoor.core import NewUpload, Offset, UploadCore
+from focalpoint_upload.frontdoor.errors import (
     ApiError,
     client_too_slow,
     insufficient_storage,
@@ -31,13 +31,13 @@ from frontdoor.errors import (
     unavailable,
     upload_locked,
 )
-from frontdoor.resource import expires_at
-from frontdoor.space import next_reserved_until, outstanding, space_problem
-from frontdoor.streaming import StreamingHandler
-from frontdoor.transfer_rate import RateWindow
-from frontdoor.tus import ALLOWED_HEADERS, EXPOSED, protocol_for
-from frontdoor.upload_slots import principal_key, take
-from jobs import Job, State, StoreUnavailable
+from focalpoint_upload.frontdoor.resource import expires_at
+from focalpoint_upload.frontdoor.space import next_reserved_until, outstanding, space_problem
+from focalpoint_upload.frontdoor.streaming import StreamingHandler
+from focalpoint_upload.frontdoor.transfer_rate import RateWindow
+from focalpoint_upload.frontdoor.tus import ALLOWED_HEADERS, EXPOSED, protocol_for
+from focalpoint_upload.frontdoor.upload_slots import principal_key, take
+from focalpoint_upload.jobs import Job, State, StoreUnavailable
 
 log = logging.getLogger("focalpoint.frontdoor")
 access_log = logging.getLogger("focalpoint.access")

@@ -14,9 +14,9 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from gemini import translate
-from gemini.errors import GeminiError, GeminiPermanent
-from gemini.model import FileInfo, file_from_json
+from focalpoint_upload.gemini import translate
+from focalpoint_upload.gemini.errors import GeminiError, GeminiPermanent
+from focalpoint_upload.gemini.model import FileInfo, file_from_json
 
 _MAY_NOT_EXIST = "may not exist"
 

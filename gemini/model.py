@@ -9,7 +9,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from gemini.errors import GeminiPermanent
+from focalpoint_upload.gemini.errors import GeminiPermanent
 
 STATES = ("STATE_UNSPECIFIED", "PROCESSING", "ACTIVE", "FAILED")
 

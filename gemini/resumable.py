@@ -24,9 +24,9 @@ from typing import Any
 
 import httpx2
 
-from gemini import translate
-from gemini.errors import GeminiPermanent, GeminiTransient, SessionGone
-from gemini.model import FileInfo, file_from_json
+from focalpoint_upload.gemini import translate
+from focalpoint_upload.gemini.errors import GeminiPermanent, GeminiTransient, SessionGone
+from focalpoint_upload.gemini.model import FileInfo, file_from_json
 
 GOOGLE_BASE_URL = "https://generativelanguage.googleapis.com"
 

@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from gemini.errors import GeminiError, GeminiPermanent, GeminiTransient, SessionGone
+from focalpoint_upload.gemini.errors import GeminiError, GeminiPermanent, GeminiTransient, SessionGone
 
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_RETRY_DELAY_S = 3600.0  # a server asking us to wait longer than an hour means "not today"

@@ -28,9 +28,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gemini.errors import GeminiPermanent, GeminiTransient, SessionGone
-from gemini.model import FileInfo
-from gemini.resumable import ResumableClient, UploadStatus
+from focalpoint_upload.gemini.errors import GeminiPermanent, GeminiTransient, SessionGone
+from focalpoint_upload.gemini.model import FileInfo
+from focalpoint_upload.gemini.resumable import ResumableClient, UploadStatus
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
 """Jobs: the state machine, the job record and the job store shared by the front door and the actors."""
 
-from jobs.errors import IllegalTransition, JobError, JobNotFound, StaleJob, StoreUnavailable
-from jobs.machine import FINAL, TRANSITIONS, Event, State, advance, is_final
-from jobs.record import ANONYMOUS_OWNER, INGEST_FAILURES, Job, new_job_id
-from jobs.store import JobStore, RedisJobStore
+from focalpoint_upload.jobs.errors import IllegalTransition, JobError, JobNotFound, StaleJob, StoreUnavailable
+from focalpoint_upload.jobs.machine import FINAL, TRANSITIONS, Event, State, advance, is_final
+from focalpoint_upload.jobs.record import ANONYMOUS_OWNER, INGEST_FAILURES, Job, new_job_id
+from focalpoint_upload.jobs.store import JobStore, RedisJobStore
 
 __all__ = [
     "ANONYMOUS_OWNER", "FINAL", "INGEST_FAILURES", "TRANSITIONS", "Event", "IllegalTransition", "Job", "JobError",

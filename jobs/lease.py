@@ -20,7 +20,7 @@ from typing import Protocol, cast
 
 import redis
 
-from jobs.errors import StoreUnavailable
+from focalpoint_upload.jobs.errors import StoreUnavailable
 
 
 def _wait(done: threading.Event, seconds: float) -> bool:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from jobs.errors import IllegalTransition
+from focalpoint_upload.jobs.errors import IllegalTransition
 
 
 class State(StrEnum):

@@ -20,10 +20,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from jobs.errors import IllegalTransition, JobNotFound, StaleJob
-from jobs.machine import Event, State, advance, is_final
-from jobs.record import ANONYMOUS_OWNER, Job
-from jobs.store import Clock, TransitionHook
+from focalpoint_upload.jobs.errors import IllegalTransition, JobNotFound, StaleJob
+from focalpoint_upload.jobs.machine import Event, State, advance, is_final
+from focalpoint_upload.jobs.record import ANONYMOUS_OWNER, Job
+from focalpoint_upload.jobs.store import Clock, TransitionHook
 
 Key = tuple[str, str]  # an attempt binding: (owner, attemptId)
 

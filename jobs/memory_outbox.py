@@ -12,9 +12,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from jobs.memory import MemoryBatch
-from jobs.outbox import OutboxEvent, event_body, event_type, new_event_id
-from jobs.record import Job
+from focalpoint_upload.jobs.memory import MemoryBatch
+from focalpoint_upload.jobs.outbox import OutboxEvent, event_body, event_type, new_event_id
+from focalpoint_upload.jobs.record import Job
 
 
 class MemoryOutbox:

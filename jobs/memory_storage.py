@@ -12,9 +12,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from jobs.memory import MemoryBatch
-from jobs.record import Job
-from jobs.storage import file_end, frees_at_once, starts_file_life
+from focalpoint_upload.jobs.memory import MemoryBatch
+from focalpoint_upload.jobs.record import Job
+from focalpoint_upload.jobs.storage import file_end, frees_at_once, starts_file_life
 
 
 class MemoryStorageBudget:

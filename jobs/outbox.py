@@ -23,8 +23,8 @@ from typing import Any, Protocol, cast
 
 import redis
 
-from jobs.machine import State, is_final
-from jobs.record import Job, iso
+from focalpoint_upload.jobs.machine import State, is_final
+from focalpoint_upload.jobs.record import Job, iso
 
 # Compare-and-set of one member's score, atomically and without WATCHing the whole set.
 _CLAIM = """

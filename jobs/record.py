@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from jobs.machine import State, is_final
+from focalpoint_upload.jobs.machine import State, is_final
 
 # Codes a job fails with while its body is still streaming. Such a job never had a complete spool: its
 # attemptId is free again (the next request of the attempt starts a new job), it cannot be retried, and

@@ -24,9 +24,9 @@ from typing import Any, Protocol, cast
 
 import redis
 
-from config import Settings
-from jobs.machine import State
-from jobs.record import Job
+from focalpoint_upload.config import Settings
+from focalpoint_upload.jobs.machine import State
+from focalpoint_upload.jobs.record import Job
 
 log = logging.getLogger("focalpoint.storage")
 

@@ -20,9 +20,9 @@ from typing import Any, Protocol, cast
 
 import redis
 
-from jobs.errors import IllegalTransition, JobNotFound, StaleJob, StoreUnavailable
-from jobs.machine import Event, State, advance, is_final
-from jobs.record import ANONYMOUS_OWNER, Job
+from focalpoint_upload.jobs.errors import IllegalTransition, JobNotFound, StaleJob, StoreUnavailable
+from focalpoint_upload.jobs.machine import Event, State, advance, is_final
+from focalpoint_upload.jobs.record import ANONYMOUS_OWNER, Job
 
 Clock = Callable[[], float]
 # Called with the pipeline (in MULTI), the job before and after every compare-and-set; what it queues on the

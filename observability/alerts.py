@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sentry_sdk
 
-from observability.metrics import Metrics
+from focalpoint_upload.observability.metrics import Metrics
 
 
 class JobFailureAlerts:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from gemini.files import GeminiFiles
-from gemini.model import FileInfo
-from gemini.resumable import ChunkResult, ResumableClient, Session, UploadStatus
-from observability.metrics import Metrics
+from focalpoint_upload.gemini.files import GeminiFiles
+from focalpoint_upload.gemini.model import FileInfo
+from focalpoint_upload.gemini.resumable import ChunkResult, ResumableClient, Session, UploadStatus
+from focalpoint_upload.observability.metrics import Metrics
 
 
 class CountedResumableClient(ResumableClient):

@@ -23,7 +23,7 @@ import tornado.web
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
-from observability.readiness import Check, run_check
+from focalpoint_upload.observability.readiness import Check, run_check
 
 
 class _JsonHandler(tornado.web.RequestHandler):

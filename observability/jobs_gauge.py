@@ -19,7 +19,7 @@ import redis
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from jobs.machine import FINAL, State
+from focalpoint_upload.jobs.machine import FINAL, State
 
 OPEN_STATES: tuple[str, ...] = tuple(str(s) for s in State if s not in FINAL)
 DEFAULT_LIMIT = 5000

@@ -167,7 +167,7 @@ class Metrics:
     def timed_gemini_call(self, op: str) -> Iterator[None]:
         """Count and time the Gemini call in the ``with`` body; its exception (re-raised) sets the outcome:
         GeminiTransient -> transient, GeminiPermanent or SessionGone -> permanent, anything else -> error."""
-        from gemini.errors import GeminiPermanent, GeminiTransient, SessionGone
+        from focalpoint_upload.gemini.errors import GeminiPermanent, GeminiTransient, SessionGone
 
         start = self._monotonic()
         outcome = "ok"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import redis
 
-from observability.presence import alive_workers
+from focalpoint_upload.observability.presence import alive_workers
 
 Check = Callable[[], str | None]
 

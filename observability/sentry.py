@@ -33,8 +33,8 @@ from sentry_sdk.integrations.dramatiq import DramatiqIntegration
 from sentry_sdk.integrations.logging import LoggingIntegration
 from sentry_sdk.integrations.tornado import TornadoIntegration
 
-from config import Settings
-from observability.scrub import Scrubber
+from focalpoint_upload.config import Settings
+from focalpoint_upload.observability.scrub import Scrubber
 
 # Log lines whose event is sent by the job-failure alert instead.
 ALERTED_LOG_EVENTS: frozenset[str] = frozenset({"job_failed", "job_crashed"})

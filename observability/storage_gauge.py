@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from jobs.storage import StorageBudget
+from focalpoint_upload.jobs.storage import StorageBudget
 
 
 class StorageBudgetCollector(Collector):

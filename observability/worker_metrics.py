@@ -27,7 +27,7 @@ from typing import Any
 import dramatiq
 from prometheus_client import start_http_server
 
-from observability.metrics import Metrics
+from focalpoint_upload.observability.metrics import Metrics
 
 
 class ActorMetrics(dramatiq.Middleware):
@@ -71,8 +71,8 @@ def instrument_worker_broker(broker: dramatiq.Broker, metrics: Metrics | None) -
     (:class:`~observability.sentry.MessageTags`, after Sentry's own middleware), worker presence for
     ``/readyz`` (:class:`~observability.presence.WorkerPresence`; RedisBroker only), and :class:`ActorMetrics`
     when ``metrics`` is given. Call it once, after the broker is built and before the Worker starts."""
-    from observability.presence import WorkerPresence
-    from observability.sentry import MessageTags
+    from focalpoint_upload.observability.presence import WorkerPresence
+    from focalpoint_upload.observability.sentry import MessageTags
 
     broker.add_middleware(MessageTags())
     if hasattr(broker, "broker_id") and hasattr(broker, "client"):

@@ -8,13 +8,13 @@
 - :func:`storage_uri`: Settings' Redis URL as a ``limits`` storage URI.
 """
 
-from ratelimit.client_ip import UNKNOWN, client_ip, ip_key
-from ratelimit.errors import ConfigurationError, RateLimitError, StorageUnavailable
-from ratelimit.headers import render
-from ratelimit.limiter import RateLimiter
-from ratelimit.policy import Decision, Policy
-from ratelimit.rules import UploadLimits
-from ratelimit.storage import storage_uri
+from focalpoint_upload.ratelimit.client_ip import UNKNOWN, client_ip, ip_key
+from focalpoint_upload.ratelimit.errors import ConfigurationError, RateLimitError, StorageUnavailable
+from focalpoint_upload.ratelimit.headers import render
+from focalpoint_upload.ratelimit.limiter import RateLimiter
+from focalpoint_upload.ratelimit.policy import Decision, Policy
+from focalpoint_upload.ratelimit.rules import UploadLimits
+from focalpoint_upload.ratelimit.storage import storage_uri
 
 render_headers = render
 

@@ -13,7 +13,7 @@ A degraded decision (storage unreachable) has no measurement: ``RateLimit`` is l
 
 from __future__ import annotations
 
-from ratelimit.policy import Decision
+from focalpoint_upload.ratelimit.policy import Decision
 
 
 def _sf_string(text: str) -> str:

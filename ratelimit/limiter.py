@@ -11,10 +11,10 @@ import threading
 import time
 from collections.abc import Callable
 
-from ratelimit.errors import StorageUnavailable
-from ratelimit.policy import Decision, Policy
-from ratelimit.storage import WindowStore, key_parts
-from ratelimit.window import Window, whole_seconds
+from focalpoint_upload.ratelimit.errors import StorageUnavailable
+from focalpoint_upload.ratelimit.policy import Decision, Policy
+from focalpoint_upload.ratelimit.storage import WindowStore, key_parts
+from focalpoint_upload.ratelimit.window import Window, whole_seconds
 
 log = logging.getLogger("focalpoint.ratelimit")
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from limits import RateLimitItem, parse_many
 
-from ratelimit.errors import ConfigurationError
+from focalpoint_upload.ratelimit.errors import ConfigurationError
 
 # A policy name is sent to clients as an RFC 8941 sf-string and is part of every storage key.
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")

@@ -30,12 +30,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from config import Settings
-from ratelimit.client_ip import ForwardingHeader, HeaderSource, Network, client_ip, ip_key
-from ratelimit.errors import ConfigurationError
-from ratelimit.limiter import RateLimiter
-from ratelimit.policy import Decision, Policy
-from ratelimit.storage import storage_uri
+from focalpoint_upload.config import Settings
+from focalpoint_upload.ratelimit.client_ip import ForwardingHeader, HeaderSource, Network, client_ip, ip_key
+from focalpoint_upload.ratelimit.errors import ConfigurationError
+from focalpoint_upload.ratelimit.limiter import RateLimiter
+from focalpoint_upload.ratelimit.policy import Decision, Policy
+from focalpoint_upload.ratelimit.storage import storage_uri
 
 
 class UploadLimits:

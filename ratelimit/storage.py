@@ -22,8 +22,8 @@ from limits.strategies import SlidingWindowCounterRateLimiter
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from ratelimit.errors import ConfigurationError, StorageUnavailable
-from ratelimit.window import Window
+from focalpoint_upload.ratelimit.errors import ConfigurationError, StorageUnavailable
+from focalpoint_upload.ratelimit.window import Window
 
 REDIS_SCHEMES = frozenset({"redis", "rediss", "redis+unix"})
 _MAX_PART = 100  # longer key parts are hashed, so a client-chosen id cannot bloat Redis keys

@@ -98,7 +98,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def emulator_config() -> Any:
     """The emulator's configuration; a directory's conftest overrides it (tests/gemini: tiny chunks)."""
-    from gemini.emulator import EmulatorConfig
+    from focalpoint_upload.gemini.emulator import EmulatorConfig
 
     return EmulatorConfig(api_key="emu-key", granularity=256 * 1024)
 
@@ -112,7 +112,7 @@ def emulator_clock() -> Callable[[], float]:
 @pytest.fixture
 def emulator(emulator_config: Any, emulator_clock: Callable[[], float]) -> Iterator[Any]:
     """The one Gemini emulator fixture: an in-process ``EmulatorServer`` (its state is ``.emulator``)."""
-    from gemini.emulator import Emulator, EmulatorServer
+    from focalpoint_upload.gemini.emulator import Emulator, EmulatorServer
 
     with EmulatorServer(Emulator(emulator_config, clock=emulator_clock)) as srv:
         yield srv
@@ -149,31 +149,31 @@ class Backend:
         self.kind, self.clock, self.client, self.namespace = kind, clock, client, namespace
 
     def store(self, on_transition: Any = None, final_ttl_s: float = 3600) -> Any:
-        from jobs.memory import MemoryJobStore
-        from jobs.store import RedisJobStore
+        from focalpoint_upload.jobs.memory import MemoryJobStore
+        from focalpoint_upload.jobs.store import RedisJobStore
 
         if self.client is None:
             return MemoryJobStore(self.clock, final_ttl_s, on_transition=on_transition)
         return RedisJobStore(self.client, self.namespace, self.clock, final_ttl_s, on_transition=on_transition)
 
     def budget(self, budget: int, file_ttl_s: float = 0.0) -> Any:
-        from jobs.memory_storage import MemoryStorageBudget
-        from jobs.storage import RedisStorageBudget
+        from focalpoint_upload.jobs.memory_storage import MemoryStorageBudget
+        from focalpoint_upload.jobs.storage import RedisStorageBudget
 
         if self.client is None:
             return MemoryStorageBudget(budget, file_ttl_s)
         return RedisStorageBudget(self.client, self.namespace, budget, file_ttl_s)
 
     def outbox(self, keep_s: float = 2 * 86400) -> Any:
-        from jobs.memory_outbox import MemoryOutbox
-        from jobs.outbox import Outbox
+        from focalpoint_upload.jobs.memory_outbox import MemoryOutbox
+        from focalpoint_upload.jobs.outbox import Outbox
 
         if self.client is None:
             return MemoryOutbox(self.clock)
         return Outbox(self.client, self.namespace, self.clock, keep_s)
 
     def leases(self, ttl_s: float) -> Any:
-        from jobs.lease import Leases, MemoryLeases
+        from focalpoint_upload.jobs.lease import Leases, MemoryLeases
 
         if self.client is None:
             return MemoryLeases(ttl_s, self.clock)

@@ -45,7 +45,7 @@ def test_worker_and_sweep_need_redis_url() -> None:
 
 
 def test_settings_lists_every_variable() -> None:
-    from config.settings import VARIABLES
+    from focalpoint_upload.config.settings import VARIABLES
 
     r = run("settings")
     assert r.returncode == 0

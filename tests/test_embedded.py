@@ -161,7 +161,7 @@ def test_the_watchdog_thread_restarts_it_on_its_own(tmp_path: Path) -> None:
 
 
 def test_a_start_that_fails_after_redis_started_stops_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import frontdoor
+    from focalpoint_upload import frontdoor
 
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("the front door could not be built")
@@ -178,7 +178,7 @@ def test_a_start_that_fails_after_redis_started_stops_it(tmp_path: Path, monkeyp
 
 
 def test_uploads_work_again_after_the_embedded_redis_was_restarted(tmp_path: Path) -> None:
-    from gemini.emulator import EmulatorConfig, EmulatorServer
+    from focalpoint_upload.gemini.emulator import EmulatorConfig, EmulatorServer
     from tests.e2e.test_pipeline import wait_state
     from tests.helpers.http import attempt_id, upload_raw
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from config.settings import markdown_table
 from focalpoint_upload.cli import _parser
+from focalpoint_upload.config.settings import markdown_table
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 

@@ -4,10 +4,10 @@ with fault injection, for tests and for running the service without Google.
 Import cost is only Tornado; nothing runs at import time.
 """
 
-from gemini.emulator.faults import KINDS, ROUTES, Fault
-from gemini.emulator.records import ApiError, EmulatorConfig, LogEntry
-from gemini.emulator.server import EmulatorServer, make_app, serve
-from gemini.emulator.state import Emulator
+from focalpoint_upload.gemini.emulator.faults import KINDS, ROUTES, Fault
+from focalpoint_upload.gemini.emulator.records import ApiError, EmulatorConfig, LogEntry
+from focalpoint_upload.gemini.emulator.server import EmulatorServer, make_app, serve
+from focalpoint_upload.gemini.emulator.state import Emulator
 
 __all__ = [
     "KINDS", "ROUTES", "ApiError", "Emulator", "EmulatorConfig", "EmulatorServer", "Fault", "LogEntry",

@@ -1,4 +1,4 @@
-"""``python -m gemini.emulator [--host H] [--port N] [--api-key K] [--granularity B] [--processing-delay S]``.
+"""``python -m focalpoint_upload.gemini.emulator [--host H] [--port N] [--api-key K] [--granularity B] [--processing-delay S]``.
 
 Prints ``LISTENING <port>`` on stdout once it accepts connections (so ``--port 0`` can be used), then
 serves until killed. Tests use this to run the emulator in its own process.
@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gemini.emulator.server import serve
-from gemini.emulator.state import EmulatorConfig
+from focalpoint_upload.gemini.emulator.server import serve
+from focalpoint_upload.gemini.emulator.state import EmulatorConfig
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m gemini.emulator", description="Gemini Files API emulator")
+    parser = argparse.ArgumentParser(prog="python -m focalpoint_upload.gemini.emulator", description="Gemini Files API emulator")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8099)
     parser.add_argument("--api-key", default="emulator-key")

@@ -22,7 +22,7 @@ from typing import Any
 
 import tornado.web
 
-from gemini.emulator.state import Emulator
+from focalpoint_upload.gemini.emulator.state import Emulator
 
 
 class Control(tornado.web.RequestHandler):

@@ -16,10 +16,10 @@ from typing import Any
 import tornado.httputil
 import tornado.web
 
-from gemini.emulator import wire
-from gemini.emulator.faults import Fault
-from gemini.emulator.records import ApiError, LogEntry
-from gemini.emulator.state import Emulator
+from focalpoint_upload.gemini.emulator import wire
+from focalpoint_upload.gemini.emulator.faults import Fault
+from focalpoint_upload.gemini.emulator.records import ApiError, LogEntry
+from focalpoint_upload.gemini.emulator.state import Emulator
 
 VERSIONS = r"(v1beta|v1|v1alpha)"
 _COMMANDS: dict[frozenset[str], str] = {

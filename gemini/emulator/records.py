@@ -9,7 +9,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from gemini.emulator import wire
+from focalpoint_upload.gemini.emulator import wire
 
 GIB = 1024**3
 

@@ -4,7 +4,7 @@
 * :class:`EmulatorServer` serves it on 127.0.0.1 (port 0 by default) from a daemon thread with its own
   IOLoop; ``with EmulatorServer() as srv: srv.base_url, srv.emulator``.
 * :func:`serve` runs for ever in the calling thread (the CLI's ``emulator`` command and
-  ``python -m gemini.emulator --port N``, which tests start as a subprocess to survive killed workers).
+  ``python -m focalpoint_upload.gemini.emulator --port N``, which tests start as a subprocess to survive killed workers).
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
-from gemini.emulator.control import Control
-from gemini.emulator.handlers import VERSIONS, FileHandler, ListHandler, NotFound
-from gemini.emulator.state import Emulator, EmulatorConfig
-from gemini.emulator.upload import UploadHandler
+from focalpoint_upload.gemini.emulator.control import Control
+from focalpoint_upload.gemini.emulator.handlers import VERSIONS, FileHandler, ListHandler, NotFound
+from focalpoint_upload.gemini.emulator.state import Emulator, EmulatorConfig
+from focalpoint_upload.gemini.emulator.upload import UploadHandler
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from gemini.emulator import wire
-from gemini.emulator.faults import Fault, FaultBook
-from gemini.emulator.listing import page_of
-from gemini.emulator.records import ApiError, EmulatorConfig, LogEntry, Session, StoredFile
+from focalpoint_upload.gemini.emulator import wire
+from focalpoint_upload.gemini.emulator.faults import Fault, FaultBook
+from focalpoint_upload.gemini.emulator.listing import page_of
+from focalpoint_upload.gemini.emulator.records import ApiError, EmulatorConfig, LogEntry, Session, StoredFile
 
 __all__ = ["ApiError", "Emulator", "EmulatorConfig", "LogEntry", "Session", "StoredFile"]
 _ID_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")

@@ -12,8 +12,8 @@ from typing import Any
 
 import tornado.web
 
-from gemini.emulator.handlers import Base, parse_command
-from gemini.emulator.records import ApiError, Session
+from focalpoint_upload.gemini.emulator.handlers import Base, parse_command
+from focalpoint_upload.gemini.emulator.records import ApiError, Session
 
 _STATUS = "X-Goog-Upload-Status"
 _RECEIVED = "X-Goog-Upload-Size-Received"

@@ -17,13 +17,13 @@ from typing import Any
 import pytest
 import redis
 
-from actors.leg import Leg
-from actors.slots import MemorySlots
-from actors.twins import MemoryAlerts, MemoryGemini, MemoryScheduler, Message
-from jobs import Event, Job, State, new_job_id
-from jobs.lease import MemoryLeases
-from jobs.memory import MemoryJobStore
-from jobs.memory_storage import MemoryStorageBudget
+from focalpoint_upload.actors.leg import Leg
+from focalpoint_upload.actors.slots import MemorySlots
+from focalpoint_upload.actors.twins import MemoryAlerts, MemoryGemini, MemoryScheduler, Message
+from focalpoint_upload.jobs import Event, Job, State, new_job_id
+from focalpoint_upload.jobs.lease import MemoryLeases
+from focalpoint_upload.jobs.memory import MemoryJobStore
+from focalpoint_upload.jobs.memory_storage import MemoryStorageBudget
 from tests.conftest import FakeClock
 from tests.helpers.service import service_settings
 

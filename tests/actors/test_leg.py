@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from actors.ports import RemoteFile
-from actors.reupload import MAX_REUPLOADS
-from actors.storage import STORAGE_TIMEOUT, WAITING_FOR_STORAGE
-from gemini.errors import GeminiPermanent, GeminiTransient
-from jobs import Event, State
-from jobs.record import INTEGRITY_MISMATCH
+from focalpoint_upload.actors.ports import RemoteFile
+from focalpoint_upload.actors.reupload import MAX_REUPLOADS
+from focalpoint_upload.actors.storage import STORAGE_TIMEOUT, WAITING_FOR_STORAGE
+from focalpoint_upload.gemini.errors import GeminiPermanent, GeminiTransient
+from focalpoint_upload.jobs import Event, State
+from focalpoint_upload.jobs.record import INTEGRITY_MISMATCH
 from tests.actors.legkit import LegKit, no_redis
 
 pytestmark = pytest.mark.usefixtures("no_redis")
@@ -267,8 +267,8 @@ def test_the_actors_run_the_leg_on_dramatiqs_stub_broker(tmp_path: Path) -> None
     import dramatiq
     from dramatiq.brokers.stub import StubBroker
 
-    from actors.dispatch import GEMINI_QUEUE, DramatiqDispatcher
-    from actors.runtime import DramatiqScheduler, build_actors
+    from focalpoint_upload.actors.dispatch import GEMINI_QUEUE, DramatiqDispatcher
+    from focalpoint_upload.actors.runtime import DramatiqScheduler, build_actors
 
     kit = LegKit(tmp_path)
     kit.gemini.new_file_state = "PROCESSING"

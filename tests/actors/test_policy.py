@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actors.policy import POLL_CAP_S, RETRY_CAP_S, budget_spent, poll_delay, retry_delay
+from focalpoint_upload.actors.policy import POLL_CAP_S, RETRY_CAP_S, budget_spent, poll_delay, retry_delay
 
 
 def low(a: float, b: float) -> float:

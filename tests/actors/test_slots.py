@@ -7,7 +7,7 @@ import threading
 
 import redis
 
-from actors.slots import MemorySlots, RedisSlots
+from focalpoint_upload.actors.slots import MemorySlots, RedisSlots
 from tests.conftest import Backend
 from tests.helpers.wait import wait_for
 

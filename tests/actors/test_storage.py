@@ -3,12 +3,12 @@ failing its deletes when told to."""
 
 from __future__ import annotations
 
-from actors.ports import RemoteFile
-from actors.storage import FileLife
-from actors.twins import MemoryGemini
-from gemini.errors import GeminiTransient
-from jobs import Event, Job, JobStore, State, new_job_id
-from jobs.storage import StorageBudget
+from focalpoint_upload.actors.ports import RemoteFile
+from focalpoint_upload.actors.storage import FileLife
+from focalpoint_upload.actors.twins import MemoryGemini
+from focalpoint_upload.gemini.errors import GeminiTransient
+from focalpoint_upload.jobs import Event, Job, JobStore, State, new_job_id
+from focalpoint_upload.jobs.storage import StorageBudget
 from tests.conftest import Backend, FakeClock
 
 

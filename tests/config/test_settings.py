@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from config import ConfigError, load_settings
-from config.settings import VARIABLES
+from focalpoint_upload.config import ConfigError, load_settings
+from focalpoint_upload.config.settings import VARIABLES
 
 
 def test_defaults() -> None:

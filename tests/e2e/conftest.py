@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from gemini.emulator import EmulatorServer
+from focalpoint_upload.gemini.emulator import EmulatorServer
 from tests.helpers.service import RunningService, service_settings
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from gemini.emulator import EmulatorServer
+from focalpoint_upload.gemini.emulator import EmulatorServer
 from tests.e2e.test_pipeline import wait_state
 from tests.helpers.http import attempt_id, upload_raw
 

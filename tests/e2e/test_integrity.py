@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gemini.emulator import EmulatorServer
+from focalpoint_upload.gemini.emulator import EmulatorServer
 from tests.e2e.test_pipeline import wait_state
 from tests.helpers.http import attempt_id, payload_sha256, request, upload_raw
 

@@ -7,7 +7,7 @@ from typing import Any
 from google import genai
 from google.genai import types
 
-from gemini.emulator import EmulatorServer
+from focalpoint_upload.gemini.emulator import EmulatorServer
 from tests.helpers.http import attempt_id, request, upload_raw
 from tests.helpers.wait import wait_for
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gemini.emulator import EmulatorServer
+from focalpoint_upload.gemini.emulator import EmulatorServer
 from tests.e2e.test_pipeline import wait_state
 from tests.helpers.http import attempt_id, upload_raw
 from tests.helpers.procs import serve, worker

@@ -10,8 +10,8 @@ from typing import Any
 
 import redis
 
-from gemini.emulator import EmulatorServer
-from jobs import Job, State, new_job_id
+from focalpoint_upload.gemini.emulator import EmulatorServer
+from focalpoint_upload.jobs import Job, State, new_job_id
 from tests.e2e.test_pipeline import wait_state
 from tests.helpers.http import PartialUpload, attempt_id, request, upload_raw
 from tests.helpers.service import RunningService, service_settings

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from standardwebhooks import Webhook
 
-from gemini.emulator import EmulatorConfig, EmulatorServer
+from focalpoint_upload.gemini.emulator import EmulatorConfig, EmulatorServer
 from tests.e2e.test_pipeline import wait_state
 from tests.helpers.http import attempt_id, request, upload_raw
 from tests.helpers.service import RunningService, service_settings

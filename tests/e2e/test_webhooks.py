@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import redis
 
-from gemini.emulator import EmulatorServer
-from jobs.outbox import Outbox
+from focalpoint_upload.gemini.emulator import EmulatorServer
+from focalpoint_upload.jobs.outbox import Outbox
 from tests.e2e.test_pipeline import wait_state
 from tests.helpers.http import attempt_id, request, upload_raw
 from tests.helpers.wait import wait_for

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from config.parse import network
-from ratelimit import UploadLimits
+from focalpoint_upload.config.parse import network
+from focalpoint_upload.ratelimit import UploadLimits
 from tests.helpers.http import PartialUpload, answer_after_whole_body, attempt_id, request, upload_raw
 from tests.helpers.service import RunningService
 from tests.helpers.wait import wait_for

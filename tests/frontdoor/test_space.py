@@ -7,9 +7,16 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from config import load_settings
-from frontdoor.space import FIRST_STEP, headroom, next_reserved_until, outstanding, pressure_check, space_problem
-from frontdoor.spool import free_bytes
+from focalpoint_upload.config import load_settings
+from focalpoint_upload.frontdoor.space import (
+    FIRST_STEP,
+    headroom,
+    next_reserved_until,
+    outstanding,
+    pressure_check,
+    space_problem,
+)
+from focalpoint_upload.frontdoor.spool import free_bytes
 
 MiB = 1024 * 1024
 

@@ -11,7 +11,7 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from frontdoor.spool import WRITEBACK_BYTES, SpoolWriter
+from focalpoint_upload.frontdoor.spool import WRITEBACK_BYTES, SpoolWriter
 from tests.conftest import require
 
 MiB = 1024 * 1024

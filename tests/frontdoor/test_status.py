@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jobs import Event, State
-from jobs.record import IDLE_AFTER_S
+from focalpoint_upload.jobs import Event, State
+from focalpoint_upload.jobs.record import IDLE_AFTER_S
 from tests.helpers.http import PartialUpload, attempt_id, request, upload_raw
 from tests.helpers.service import RunningService, service_settings
 from tests.helpers.wait import wait_for

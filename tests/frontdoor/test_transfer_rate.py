@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from frontdoor.transfer_rate import RateWindow
+from focalpoint_upload.frontdoor.transfer_rate import RateWindow
 from tests.conftest import FakeClock
 
 KiB = 1024

@@ -84,7 +84,7 @@ def test_a_stalled_upload_is_cut_off_after_the_idle_timeout(make_service) -> Non
 
 def test_dead_front_door_leaves_a_stale_spooling_job_that_the_next_request_takes_over(
         service: RunningService, redis_client: redis.Redis) -> None:
-    from jobs import Job, State, new_job_id
+    from focalpoint_upload.jobs import Job, State, new_job_id
 
     att = attempt_id()
     long_ago = time.time() - 3600

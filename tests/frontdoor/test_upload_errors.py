@@ -135,7 +135,7 @@ def test_request_id_is_echoed_or_made(service: RunningService) -> None:
 def test_an_unreachable_job_store_is_a_503_after_the_body_not_a_reset(service: RunningService) -> None:
     import redis
 
-    from jobs import RedisJobStore
+    from focalpoint_upload.jobs import RedisJobStore
 
     dead = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
     service.frontdoor.store = RedisJobStore(dead, "x", lambda: 0.0, 60)

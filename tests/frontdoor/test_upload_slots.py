@@ -9,7 +9,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from frontdoor.upload_slots import (
+from focalpoint_upload.frontdoor.upload_slots import (
     ANONYMOUS,
     LEASE_S,
     MemoryUploadSlots,
@@ -18,7 +18,7 @@ from frontdoor.upload_slots import (
     UploadSlots,
     slot_keys,
 )
-from jobs import StoreUnavailable
+from focalpoint_upload.jobs import StoreUnavailable
 from tests.conftest import FakeClock
 
 Factory = Callable[[], UploadSlots]

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from gemini.emulator import EmulatorConfig, EmulatorServer
+from focalpoint_upload.gemini.emulator import EmulatorConfig, EmulatorServer
 from tests.conftest import FakeClock
 
 GRANULE = 1024  # tiny chunk granularity so multi-chunk uploads stay a few KiB

@@ -1,4 +1,4 @@
-"""Run the emulator in its own process (``python -m gemini.emulator --port 0``), pytest-independent.
+"""Run the emulator in its own process (``python -m focalpoint_upload.gemini.emulator --port 0``), pytest-independent.
 
 Later tests kill workers and need an emulator that outlives them; this is the way to get one.
 """
@@ -21,7 +21,7 @@ class EmulatorProcess:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.api_key = api_key
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gemini.emulator", "--port", "0", "--api-key", api_key,
+            [sys.executable, "-m", "focalpoint_upload.gemini.emulator", "--port", "0", "--api-key", api_key,
              "--granularity", str(granularity)],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True, cwd=ROOT,
         )

@@ -8,8 +8,8 @@ import time
 import httpx2
 import pytest
 
-from gemini.emulator import EmulatorServer
-from gemini.model import sha256_hex
+from focalpoint_upload.gemini.emulator import EmulatorServer
+from focalpoint_upload.gemini.model import sha256_hex
 from tests.conftest import FakeClock
 from tests.gemini.conftest import GRANULE, send, start
 

@@ -10,8 +10,8 @@ import pytest
 from google import genai
 from google.genai import errors, types
 
-from gemini.emulator import EmulatorServer
-from gemini.model import sha256_hex
+from focalpoint_upload.gemini.emulator import EmulatorServer
+from focalpoint_upload.gemini.model import sha256_hex
 from tests.conftest import FakeClock
 
 
@@ -46,7 +46,7 @@ def test_sync_upload_get_delete(server: EmulatorServer, version: str) -> None:
 
 def test_sdk_multi_chunk_upload_with_google_granularity(emulator: object, tmp_path: object) -> None:
     """The SDK sends 8 MiB chunks; with Google's 8 MiB granularity a 9 MiB file takes two."""
-    from gemini.emulator import Emulator, EmulatorConfig
+    from focalpoint_upload.gemini.emulator import Emulator, EmulatorConfig
 
     big = Emulator(EmulatorConfig(granularity=8 * 1024 * 1024))
     with EmulatorServer(big) as srv:

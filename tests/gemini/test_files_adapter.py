@@ -9,9 +9,9 @@ import pytest
 from google import genai
 from google.genai import types
 
-from gemini.emulator import EmulatorServer
-from gemini.errors import GeminiPermanent, GeminiTransient
-from gemini.files import GeminiFiles
+from focalpoint_upload.gemini.emulator import EmulatorServer
+from focalpoint_upload.gemini.errors import GeminiPermanent, GeminiTransient
+from focalpoint_upload.gemini.files import GeminiFiles
 from tests.conftest import FakeClock
 
 

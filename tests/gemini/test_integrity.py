@@ -3,8 +3,8 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from gemini.integrity import Verdict, verdict
-from gemini.model import sha256_hex
+from focalpoint_upload.gemini.integrity import Verdict, verdict
+from focalpoint_upload.gemini.model import sha256_hex
 
 DIGEST = hashlib.sha256(b"abc").hexdigest()
 

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from gemini.emulator import EmulatorServer
-from gemini.errors import GeminiPermanent, GeminiTransient, SessionGone
-from gemini.resumable import ResumableClient
+from focalpoint_upload.gemini.emulator import EmulatorServer
+from focalpoint_upload.gemini.errors import GeminiPermanent, GeminiTransient, SessionGone
+from focalpoint_upload.gemini.resumable import ResumableClient
 from tests.gemini.conftest import GRANULE
 
 

@@ -6,10 +6,10 @@ import email.utils
 
 import pytest
 
-from gemini import translate
-from gemini.emulator import wire
-from gemini.errors import GeminiPermanent, GeminiTransient
-from gemini.model import file_from_json, sha256_hex
+from focalpoint_upload.gemini import translate
+from focalpoint_upload.gemini.emulator import wire
+from focalpoint_upload.gemini.errors import GeminiPermanent, GeminiTransient
+from focalpoint_upload.gemini.model import file_from_json, sha256_hex
 
 
 def test_retry_after_header_forms() -> None:

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from gemini.emulator import EmulatorServer
-from gemini.errors import GeminiPermanent, GeminiTransient
-from gemini.model import FileInfo
-from gemini.resumable import ResumableClient
-from gemini.uploader import Uploader, chunk_size
+from focalpoint_upload.gemini.emulator import EmulatorServer
+from focalpoint_upload.gemini.errors import GeminiPermanent, GeminiTransient
+from focalpoint_upload.gemini.model import FileInfo
+from focalpoint_upload.gemini.resumable import ResumableClient
+from focalpoint_upload.gemini.uploader import Uploader, chunk_size
 from tests.gemini.conftest import GRANULE, make_file
 
 CHUNK = 4 * GRANULE

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from config import Settings, load_settings
+from focalpoint_upload.config import Settings, load_settings
 from focalpoint_upload.service import Service
 
 

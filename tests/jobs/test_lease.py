@@ -8,7 +8,7 @@ from typing import cast
 
 import redis
 
-from jobs.lease import Leases
+from focalpoint_upload.jobs.lease import Leases
 from tests.helpers.wait import wait_for
 
 

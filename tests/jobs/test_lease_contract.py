@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobs.lease import MemoryLeases
+from focalpoint_upload.jobs.lease import MemoryLeases
 from tests.conftest import Backend, FakeClock
 
 

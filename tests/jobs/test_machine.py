@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobs import FINAL, TRANSITIONS, Event, IllegalTransition, State, advance, is_final
-from jobs.machine import ORDER, allowed_events
+from focalpoint_upload.jobs import FINAL, TRANSITIONS, Event, IllegalTransition, State, advance, is_final
+from focalpoint_upload.jobs.machine import ORDER, allowed_events
 
 states = st.sampled_from(list(State))
 events = st.sampled_from(list(Event))

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from jobs import Event, Job, JobStore, StaleJob, State, new_job_id
+from focalpoint_upload.jobs import Event, Job, JobStore, StaleJob, State, new_job_id
 from tests.conftest import Backend, FakeClock
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import threading
 
-from jobs import Event, Job, JobStore, State, new_job_id
-from jobs.storage import GEMINI_FILE_LIFE_S, _parse_time
+from focalpoint_upload.jobs import Event, Job, JobStore, State, new_job_id
+from focalpoint_upload.jobs.storage import GEMINI_FILE_LIFE_S, _parse_time
 from tests.conftest import Backend, FakeClock
 
 

@@ -12,9 +12,18 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jobs import Event, IllegalTransition, Job, JobNotFound, RedisJobStore, StaleJob, State, new_job_id
-from jobs.errors import StoreUnavailable
-from jobs.memory import MemoryJobStore
+from focalpoint_upload.jobs import (
+    Event,
+    IllegalTransition,
+    Job,
+    JobNotFound,
+    RedisJobStore,
+    StaleJob,
+    State,
+    new_job_id,
+)
+from focalpoint_upload.jobs.errors import StoreUnavailable
+from focalpoint_upload.jobs.memory import MemoryJobStore
 from tests.conftest import Backend, FakeClock
 
 
@@ -177,7 +186,7 @@ def test_racing_writers_move_a_job_exactly_once(backend: Backend, clock: FakeClo
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.sampled_from(list(Event)), max_size=12))
 def test_store_never_lets_a_job_reach_an_illegal_state(backend: Backend, events: list[Event]) -> None:
-    from jobs.machine import ORDER, advance
+    from focalpoint_upload.jobs.machine import ORDER, advance
 
     clock = backend.clock
     store = backend.store()

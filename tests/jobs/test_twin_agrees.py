@@ -13,9 +13,9 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jobs import Event, Job, JobError, State, new_job_id
-from jobs.memory import MemoryJobStore
-from jobs.store import RedisJobStore
+from focalpoint_upload.jobs import Event, Job, JobError, State, new_job_id
+from focalpoint_upload.jobs.memory import MemoryJobStore
+from focalpoint_upload.jobs.store import RedisJobStore
 from tests.conftest import FakeClock
 
 calls = st.lists(st.one_of(

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from config import Settings, load_settings
-from observability.sentry import shutdown_sentry
+from focalpoint_upload.config import Settings, load_settings
+from focalpoint_upload.observability.sentry import shutdown_sentry
 from tests.observability.receiver import SentryReceiver
 
 API_KEY = "AIzaSyTestKey0123456789abcdefghijklmnop"  # AIza + 35: shaped like a real Google key

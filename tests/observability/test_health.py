@@ -13,11 +13,11 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from actors.broker import make_broker
-from observability.handlers import observability_routes
-from observability.presence import alive_workers, dramatiq_namespace, registry_key
-from observability.readiness import Check, accepting_check, redis_check, spool_check, workers_check
-from observability.worker_metrics import instrument_worker_broker
+from focalpoint_upload.actors.broker import make_broker
+from focalpoint_upload.observability.handlers import observability_routes
+from focalpoint_upload.observability.presence import alive_workers, dramatiq_namespace, registry_key
+from focalpoint_upload.observability.readiness import Check, accepting_check, redis_check, spool_check, workers_check
+from focalpoint_upload.observability.worker_metrics import instrument_worker_broker
 from tests.conftest import FakeClock
 from tests.helpers.wait import wait_for
 from tests.observability.servers import TornadoThread

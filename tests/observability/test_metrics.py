@@ -7,12 +7,12 @@ from pathlib import Path
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from jobs import Event, Job, RedisJobStore, State
-from jobs.record import new_job_id
-from observability.handlers import MetricsHandler
-from observability.jobs_gauge import JobCounts, JobStateCollector, count_open_jobs
-from observability.metrics import Metrics
-from observability.storage_gauge import StorageBudgetCollector
+from focalpoint_upload.jobs import Event, Job, RedisJobStore, State
+from focalpoint_upload.jobs.record import new_job_id
+from focalpoint_upload.observability.handlers import MetricsHandler
+from focalpoint_upload.observability.jobs_gauge import JobCounts, JobStateCollector, count_open_jobs
+from focalpoint_upload.observability.metrics import Metrics
+from focalpoint_upload.observability.storage_gauge import StorageBudgetCollector
 from tests.conftest import FakeClock
 from tests.observability.servers import TornadoThread
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from focalpoint_upload.logs import JsonFormatter
-from observability.metrics import Metrics
-from observability.report import build_report, main, percentile
+from focalpoint_upload.observability.metrics import Metrics
+from focalpoint_upload.observability.report import build_report, main, percentile
 from tests.helpers.http import attempt_id, request, upload_raw
 from tests.helpers.service import RunningService
 from tests.observability.conftest import make_settings

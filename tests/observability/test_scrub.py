@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 
-from gemini.translate import from_transport, redact
-from observability.scrub import FILTERED, LogScrubber, Scrubber
+from focalpoint_upload.gemini.translate import from_transport, redact
+from focalpoint_upload.observability.scrub import FILTERED, LogScrubber, Scrubber
 from tests.observability.conftest import API_KEY, SESSION_URL, UPLOAD_ID
 
 S = Scrubber([API_KEY, "sk", None, ""])  # too-short and empty literals are ignored

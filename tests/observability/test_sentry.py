@@ -13,11 +13,17 @@ import sentry_sdk
 import tornado.web
 from dramatiq.brokers.stub import StubBroker
 
-from config import Settings
-from observability.alerts import JobFailureAlerts
-from observability.metrics import Metrics
-from observability.sentry import capture_exception, flush, init_sentry, sentry_enabled, shutdown_sentry
-from observability.worker_metrics import instrument_worker_broker
+from focalpoint_upload.config import Settings
+from focalpoint_upload.observability.alerts import JobFailureAlerts
+from focalpoint_upload.observability.metrics import Metrics
+from focalpoint_upload.observability.sentry import (
+    capture_exception,
+    flush,
+    init_sentry,
+    sentry_enabled,
+    shutdown_sentry,
+)
+from focalpoint_upload.observability.worker_metrics import instrument_worker_broker
 from tests.observability.conftest import API_KEY, SESSION_URL, UPLOAD_ID, assert_no_secret, make_settings
 from tests.observability.receiver import SentryReceiver
 from tests.observability.servers import TornadoThread

@@ -9,11 +9,11 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 from prometheus_client.parser import text_string_to_metric_families
 
-from gemini.emulator import EmulatorServer
-from gemini.errors import GeminiPermanent, GeminiTransient
-from observability.gemini_calls import CountedGeminiFiles, CountedResumableClient
-from observability.metrics import Metrics
-from observability.worker_metrics import add_actor_metrics, serve_metrics
+from focalpoint_upload.gemini.emulator import EmulatorServer
+from focalpoint_upload.gemini.errors import GeminiPermanent, GeminiTransient
+from focalpoint_upload.observability.gemini_calls import CountedGeminiFiles, CountedResumableClient
+from focalpoint_upload.observability.metrics import Metrics
+from focalpoint_upload.observability.worker_metrics import add_actor_metrics, serve_metrics
 
 
 def calls(m: Metrics, op: str, outcome: str) -> float:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from jobs import Event, Job, State
+from focalpoint_upload.jobs import Event, Job, State
 from tests.helpers.service import RunningService
 
 STORE_KEY = "focalpoint.upload.current"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from frontdoor.auth import mint
-from jobs import State
+from focalpoint_upload.frontdoor.auth import mint
+from focalpoint_upload.jobs import State
 from tests.page.kit import FakeLeg, choose_and_upload, poke, stored, wait_stage
 
 MIB = 1024 * 1024

@@ -7,7 +7,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from jobs import State
+from focalpoint_upload.jobs import State
 from tests.page.kit import (
     FakeLeg,
     bar_value,

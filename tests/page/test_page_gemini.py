@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from gemini.emulator import EmulatorConfig, EmulatorServer
-from jobs import State
+from focalpoint_upload.gemini.emulator import EmulatorConfig, EmulatorServer
+from focalpoint_upload.jobs import State
 from tests.page.kit import FakeLeg, choose_and_upload, open_page, poke, stage_status, stored, wait_for, wait_stage
 
 MIB = 1024 * 1024

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from jobs import Event, State
+from focalpoint_upload.jobs import Event, State
 from tests.page.kit import (
     FakeLeg,
     choose_and_upload,

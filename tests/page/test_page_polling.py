@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobs import State
+from focalpoint_upload.jobs import State
 from tests.page.kit import FakeLeg, bar_value, choose_and_upload, open_page, stage_status, stored, wait_for
 
 STEP_MS = 100

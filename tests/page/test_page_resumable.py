@@ -9,7 +9,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from jobs import State
+from focalpoint_upload.jobs import State
 from tests.page.kit import FakeLeg, open_page, state, stored, throttle_upload, wait_for, wait_stage
 
 MIB = 1024 * 1024

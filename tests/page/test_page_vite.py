@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from jobs import State
+from focalpoint_upload.jobs import State
 from tests.conftest import require
 from tests.page.kit import FakeLeg, stored, throttle_upload, wait_stage
 from tests.page.test_page_gemini import emulator, gemini_service  # noqa: F401  (fixtures)

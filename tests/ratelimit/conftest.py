@@ -11,7 +11,7 @@ from unittest import mock
 import limits.storage.memory
 from hypothesis import HealthCheck, settings
 
-from ratelimit import RateLimiter
+from focalpoint_upload.ratelimit import RateLimiter
 from tests.conftest import FakeClock
 
 # Modest example counts: the whole package must run in a few seconds. Function-scoped fixtures (redis_url,

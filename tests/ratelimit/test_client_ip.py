@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ratelimit import UNKNOWN, client_ip, ip_key
+from focalpoint_upload.ratelimit import UNKNOWN, client_ip, ip_key
 from tests.ratelimit.conftest import FAST
 
 TRUSTED = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("fd00::/8"))

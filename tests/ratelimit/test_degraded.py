@@ -8,8 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from config import load_settings
-from ratelimit import Policy, RateLimiter, RateLimitError, StorageUnavailable, UploadLimits, render_headers
+from focalpoint_upload.config import load_settings
+from focalpoint_upload.ratelimit import (
+    Policy,
+    RateLimiter,
+    RateLimitError,
+    StorageUnavailable,
+    UploadLimits,
+    render_headers,
+)
 from tests.conftest import FakeClock
 
 DEAD = "redis://127.0.0.1:1/0"  # nothing listens on port 1: connection refused at once

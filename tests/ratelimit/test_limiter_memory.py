@@ -8,7 +8,7 @@ from collections import Counter
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ratelimit import Decision, Policy, render_headers
+from focalpoint_upload.ratelimit import Decision, Policy, render_headers
 from tests.ratelimit.conftest import FAST, memory_limiter
 
 WINDOW = 60

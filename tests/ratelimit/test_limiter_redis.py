@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from ratelimit import Decision, Policy, RateLimiter, render_headers, storage_uri
+from focalpoint_upload.ratelimit import Decision, Policy, RateLimiter, render_headers, storage_uri
 from tests.conftest import FakeClock
 from tests.ratelimit.conftest import REDIS
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from config import load_settings
-from ratelimit import ConfigurationError, UploadLimits
+from focalpoint_upload.config import load_settings
+from focalpoint_upload.ratelimit import ConfigurationError, UploadLimits
 from tests.conftest import FakeClock
 
 

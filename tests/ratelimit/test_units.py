@@ -8,8 +8,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ratelimit import ConfigurationError, Decision, Policy, RateLimiter, RateLimitError, render, storage_uri
-from ratelimit.window import Window, whole_seconds
+from focalpoint_upload.ratelimit import (
+    ConfigurationError,
+    Decision,
+    Policy,
+    RateLimiter,
+    RateLimitError,
+    render,
+    storage_uri,
+)
+from focalpoint_upload.ratelimit.window import Window, whole_seconds
 from tests.ratelimit.conftest import FAST
 
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from frontdoor.filename import MAX_CHARS, clean_file_name
+from focalpoint_upload.frontdoor.filename import MAX_CHARS, clean_file_name
 from tests.e2e.test_pipeline import wait_state
 from tests.helpers.http import attempt_id, request, upload_raw
 from tests.helpers.service import RunningService

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from gemini.emulator import EmulatorServer
-from gemini.errors import PERMANENT_CODES, GeminiPermanent, GeminiTransient, SessionGone
-from gemini.translate import TRANSIENT_MESSAGE, from_http, public_message
+from focalpoint_upload.gemini.emulator import EmulatorServer
+from focalpoint_upload.gemini.errors import PERMANENT_CODES, GeminiPermanent, GeminiTransient, SessionGone
+from focalpoint_upload.gemini.translate import TRANSIENT_MESSAGE, from_http, public_message
 from tests.e2e.test_pipeline import wait_state
 from tests.helpers.http import attempt_id, upload_raw
 

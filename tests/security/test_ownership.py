@@ -13,8 +13,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from frontdoor.auth import mint
-from jobs import Event, State
+from focalpoint_upload.frontdoor.auth import mint
+from focalpoint_upload.jobs import Event, State
 from tests.helpers.http import Response, attempt_id, multipart_parts, payload, request, upload_raw
 from tests.helpers.service import RunningService
 

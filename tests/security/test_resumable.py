@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from frontdoor.tus import parse_metadata
+from focalpoint_upload.frontdoor.tus import parse_metadata
 from tests.helpers.http import Response, attempt_id, request, upload_raw
 from tests.helpers.service import RunningService
 from tests.security.test_ownership import ALICE, BOB, SECRET, bearer

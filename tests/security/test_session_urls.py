@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from focalpoint_upload.gemini.emulator import EmulatorServer
 from focalpoint_upload.logs import JsonFormatter
-from gemini.emulator import EmulatorServer
-from observability.sentry import flush, init_sentry, shutdown_sentry
+from focalpoint_upload.observability.sentry import flush, init_sentry, shutdown_sentry
 from tests.helpers.http import attempt_id, request, upload_raw
 from tests.helpers.service import RunningService, service_settings
 from tests.helpers.wait import wait_for

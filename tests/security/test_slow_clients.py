@@ -14,7 +14,7 @@ from typing import Any
 
 import redis
 
-from frontdoor.space import FIRST_STEP, outstanding
+from focalpoint_upload.frontdoor.space import FIRST_STEP, outstanding
 from tests.conftest import FakeClock
 from tests.helpers.http import PartialUpload, answer_after_whole_body, attempt_id, request, upload_raw
 from tests.helpers.service import RunningService

@@ -12,7 +12,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from frontdoor.auth import Keys, verify
+from focalpoint_upload.frontdoor.auth import Keys, verify
 from tests.helpers.http import request
 from tests.helpers.procs import serve
 

@@ -13,8 +13,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from config import ConfigError, load_settings
-from frontdoor.auth import (
+from focalpoint_upload.config import ConfigError, load_settings
+from focalpoint_upload.frontdoor.auth import (
     ANONYMOUS,
     Authenticator,
     AuthError,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from frontdoor.appendfile import AppendWriter, HashStates, LeaseLost, durable_size, hash_prefix
+from focalpoint_upload.frontdoor.appendfile import AppendWriter, HashStates, LeaseLost, durable_size, hash_prefix
 from tests.tus import aio
 
 MiB = 1024 * 1024

@@ -8,7 +8,7 @@ import os
 import socket
 from pathlib import Path
 
-from gemini.emulator import EmulatorServer
+from focalpoint_upload.gemini.emulator import EmulatorServer
 from tests.e2e.test_processes import env_for
 from tests.helpers.http import request
 from tests.helpers.procs import serve

@@ -7,7 +7,7 @@ import hashlib
 import socket
 from typing import Any
 
-from frontdoor.tus import parse_metadata
+from focalpoint_upload.frontdoor.tus import parse_metadata
 from tests.helpers.http import request
 from tests.helpers.wait import wait_for
 

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from config import load_settings
-from frontdoor.errors import ApiError
-from frontdoor.locker import Locker, MemoryLeases
-from frontdoor.resource import TABLE, Op, Phase, Verdict, check_append, decide, phase_of
-from frontdoor.tus import Tus, parse_metadata
-from jobs import Job, State
+from focalpoint_upload.config import load_settings
+from focalpoint_upload.frontdoor.errors import ApiError
+from focalpoint_upload.frontdoor.locker import Locker, MemoryLeases
+from focalpoint_upload.frontdoor.resource import TABLE, Op, Phase, Verdict, check_append, decide, phase_of
+from focalpoint_upload.frontdoor.tus import Tus, parse_metadata
+from focalpoint_upload.jobs import Job, State
 from tests.conftest import FakeClock
 from tests.tus import aio
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import redis
 
-from frontdoor.space import FIRST_STEP, outstanding
+from focalpoint_upload.frontdoor.space import FIRST_STEP, outstanding
 from tests.helpers.http import Response, attempt_id, request, upload_raw
 from tests.helpers.service import RunningService
 from tests.helpers.wait import wait_for

@@ -15,7 +15,7 @@ import pytest
 from google import genai
 from google.genai import types
 
-from gemini.emulator import EmulatorServer
+from focalpoint_upload.gemini.emulator import EmulatorServer
 from tests.e2e.test_pipeline import wait_state
 from tests.helpers.http import request
 from tests.helpers.wait import wait_for
