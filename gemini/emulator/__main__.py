@@ -1,4 +1,5 @@
-"""``python -m focalpoint_upload.gemini.emulator [--host H] [--port N] [--api-key K] [--granularity B] [--processing-delay S]``.
+"""``python -m focalpoint_upload.gemini.emulator [--host H] [--port N] [--api-key K] [--granularity B]
+[--processing-delay S]``.
 
 Prints ``LISTENING <port>`` on stdout once it accepts connections (so ``--port 0`` can be used), then
 serves until killed. Tests use this to run the emulator in its own process.
@@ -14,7 +15,8 @@ from focalpoint_upload.gemini.emulator.state import EmulatorConfig
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m focalpoint_upload.gemini.emulator", description="Gemini Files API emulator")
+    parser = argparse.ArgumentParser(prog="python -m focalpoint_upload.gemini.emulator",
+                                     description="Gemini Files API emulator")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8099)
     parser.add_argument("--api-key", default="emulator-key")

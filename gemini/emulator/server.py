@@ -4,7 +4,8 @@
 * :class:`EmulatorServer` serves it on 127.0.0.1 (port 0 by default) from a daemon thread with its own
   IOLoop; ``with EmulatorServer() as srv: srv.base_url, srv.emulator``.
 * :func:`serve` runs for ever in the calling thread (the CLI's ``emulator`` command and
-  ``python -m focalpoint_upload.gemini.emulator --port N``, which tests start as a subprocess to survive killed workers).
+  ``python -m focalpoint_upload.gemini.emulator --port N``, which tests start as a subprocess to survive killed
+  workers).
 """
 
 from __future__ import annotations
