@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from focalpoint_upload.config import ConfigError, Settings, load_settings
@@ -18,6 +20,10 @@ from focalpoint_upload.logs import setup_logging
 if TYPE_CHECKING:
     from focalpoint_upload.lifecycle import StopSignals
 
+# The Gemini emulator is a development and test tool, outside the production import graph: the wheel does not
+# ship it (pyproject's packages), only a development install (./dev, pip install -e) has it, and this module
+# looks it up by name in _emulator() only when `serve --emulate-gemini` or `emulator` asks for it.
+EMULATOR = "focalpoint_upload.gemini.emulator"
 BANNER = """
 ==============================================================================
   GEMINI EMULATOR MODE: uploads go to a local emulator of the Gemini Files API,
@@ -81,12 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("serve", "worker", "sweep"):
         os.umask(0o077)  # the data directory holds uploads and job records: files 0600, directories 0700
     if args.command == "emulator":
-        from focalpoint_upload.gemini.emulator import EmulatorConfig
-        from focalpoint_upload.gemini.emulator import serve as serve_emulator
-
+        try:
+            emulator = _emulator()
+        except ConfigError as exc:
+            print(f"focalpoint-upload: {exc.problem}", file=sys.stderr)
+            return 2
         setup_logging("INFO", None)
-        config = EmulatorConfig(processing_delay_s=args.processing_seconds)
-        serve_emulator(args.host, args.port, args.api_key, config=config, stop=signals,
+        config = emulator.EmulatorConfig(processing_delay_s=args.processing_seconds)
+        emulator.serve(args.host, args.port, args.api_key, config=config, stop=signals,
                        on_ready=lambda port: print(f"gemini emulator on http://{args.host}:{port}", file=sys.stderr))
         return 0
     overrides: dict[str, Any] = {}
@@ -102,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(os.environ, **overrides)
         _check_gemini(settings)
+        if args.command == "serve" and settings.emulate_gemini:
+            _emulator()  # refuse now, with the fix, if this install has none
         if args.command in ("worker", "sweep") and settings.redis_url is None:
             raise ConfigError("REDIS_URL", f"is required by `{args.command}` (it works on the front doors' Redis)",
                               "redis://127.0.0.1:6379/0")
@@ -132,6 +142,18 @@ def _check_gemini(s: Settings) -> None:
                       "to try the service locally", "AIza...")
 
 
+def _emulator() -> ModuleType:
+    """The Gemini emulator package (see EMULATOR); ConfigError saying what to do if this install has none."""
+    try:
+        return importlib.import_module(EMULATOR)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not EMULATOR.startswith(exc.name):
+            raise  # the emulator is there but something it needs is not: a real error, shown as one
+        raise ConfigError("FOCALPOINT_EMULATE_GEMINI", "the Gemini emulator (--emulate-gemini, the emulator command) "
+                          "is a development tool that this installation does not have: run from a checkout with "
+                          "./dev serve (or pip install -e .), or set GEMINI_API_KEY to use Gemini", "false") from None
+
+
 async def _serve(settings: Settings, signals: StopSignals) -> int:
     """Run until a stop signal; one that comes during start-up stops whatever has started, and exits 0."""
     from focalpoint_upload.lifecycle import StartError
@@ -143,9 +165,9 @@ async def _serve(settings: Settings, signals: StopSignals) -> int:
     emulator = None
     try:
         if settings.emulate_gemini:
-            from focalpoint_upload.gemini.emulator import EmulatorConfig, EmulatorServer
-
-            emulator = EmulatorServer(config=EmulatorConfig(api_key="emulator-key", processing_delay_s=5.0))
+            emulation = _emulator()
+            emulator = emulation.EmulatorServer(
+                config=emulation.EmulatorConfig(api_key="emulator-key", processing_delay_s=5.0))
             settings = settings.replace(gemini_base_url=emulator.base_url, gemini_api_key=emulator.api_key)
             print(BANNER + f"  emulator at {emulator.base_url}\n", file=sys.stderr)
         service = Service(settings)

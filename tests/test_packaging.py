@@ -44,6 +44,8 @@ def test_the_wheel_installs_one_top_level_package_with_the_page_and_the_type_mar
         assert f"{sub.replace('.', '/')}/__init__.py" in names, sub
     assert "focalpoint_upload/static/index.html" in names  # package data follows the mapping
     assert "focalpoint_upload/py.typed" in names
+    assert "focalpoint_upload/gemini/translate.py" in names
+    assert not [n for n in names if n.startswith("focalpoint_upload/gemini/emulator/")]  # a development tool
     dist_info = next(n for n in names if n.endswith(".dist-info/top_level.txt"))
     assert zipfile.ZipFile(wheel).read(dist_info).decode().split() == ["focalpoint_upload"]
 
