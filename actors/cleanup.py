@@ -6,11 +6,10 @@ the sweeper removes spool files by their job's retention, so nothing here may fa
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from focalpoint_upload.actors.ports import Files, Uploader
 from focalpoint_upload.gemini.errors import GeminiError
 from focalpoint_upload.jobs import JobStore, State
+from focalpoint_upload.jobs.spool import Spool
 
 
 def abandon(store: JobStore, uploader: Uploader, files: Files, job_id: str, remote_name: str | None = None) -> None:
@@ -27,7 +26,7 @@ def abandon(store: JobStore, uploader: Uploader, files: Files, job_id: str, remo
     if job.state == State.CANCELLED:
         if name:
             forget_remote(files, name)
-        remove_spool(job.spool_path)
+        Spool.remove(job.spool_path)
 
 
 def forget_remote(files: Files, name: str) -> None:
@@ -36,8 +35,3 @@ def forget_remote(files: Files, name: str) -> None:
         files.delete(name)
     except GeminiError:
         pass  # Gemini deletes files after 48 h anyway
-
-
-def remove_spool(path: str | None) -> None:
-    if path:
-        Path(path).unlink(missing_ok=True)

@@ -42,7 +42,8 @@ from focalpoint_upload.actors.storage import RECHECK_S, FileLife, admit, settle,
 from focalpoint_upload.config import Settings
 from focalpoint_upload.gemini.errors import GeminiTransient
 from focalpoint_upload.gemini.translate import public_message
-from focalpoint_upload.jobs import Event, IllegalTransition, Job, JobNotFound, JobStore, StaleJob, State
+from focalpoint_upload.jobs import ErrorCode, Event, IllegalTransition, Job, JobNotFound, JobStore, StaleJob, State
+from focalpoint_upload.jobs.codes import failure
 from focalpoint_upload.jobs.storage import StorageBudget
 
 log = logging.getLogger("focalpoint.actors")
@@ -169,15 +170,16 @@ class Leg:
         except (StaleJob, JobNotFound):
             return None
 
-    def _fail(self, job: Job, code: str, message: str, *, retryable: bool, detail: str | None = None) -> None:
-        """FAILED with ``message`` for clients; ``detail`` (Gemini's own text) goes to the log line only."""
+    def _fail(self, job: Job, code: ErrorCode, message: str | None = None, *, detail: str | None = None) -> None:
+        """FAILED with ``code`` and ``message`` for clients (None: the code's own sentence; whether it is retryable
+        is the code's); ``detail`` (Gemini's own text) goes to the log line only."""
+        fields = failure(code, message)
         try:
-            failed = self.store.transition(job.job_id, Event.FAIL, error_code=code, error_message=message,
-                                           error_retryable=retryable)
+            failed = self.store.transition(job.job_id, Event.FAIL, **fields)
         except (StaleJob, IllegalTransition, JobNotFound):
             return  # someone else ended the job first; only the one who ends it alerts
         log.error("job_failed", extra={"fields": {"jobId": failed.job_id, "attemptId": failed.attempt_id,
-                                                  "stage": str(job.state), "code": code, "message": message,
-                                                  "detail": detail}})
-        self.alerts.job_failed(failed.job_id, failed.attempt_id, str(job.state), code, message)
+                                                  "stage": str(job.state), "code": str(code),
+                                                  "message": fields["error_message"], "detail": detail}})
+        self.alerts.job_failed(failed.job_id, failed.attempt_id, str(job.state), code, fields["error_message"])
 

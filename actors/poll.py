@@ -15,13 +15,13 @@ import logging
 from typing import TYPE_CHECKING
 
 from focalpoint_upload.actors import reupload
-from focalpoint_upload.actors.cleanup import remove_spool
 from focalpoint_upload.actors.policy import budget_spent, exhausted_message, poll_delay, retry_delay
 from focalpoint_upload.actors.ports import RemoteFile
 from focalpoint_upload.gemini import integrity
 from focalpoint_upload.gemini.errors import GeminiPermanent, GeminiTransient
-from focalpoint_upload.gemini.translate import PROCESSING_FAILED, public_message
-from focalpoint_upload.jobs import Event, IllegalTransition, Job, JobNotFound, StaleJob, State
+from focalpoint_upload.gemini.translate import public_message
+from focalpoint_upload.jobs import ErrorCode, Event, IllegalTransition, Job, JobNotFound, StaleJob, State
+from focalpoint_upload.jobs.spool import Spool
 
 if TYPE_CHECKING:
     from focalpoint_upload.actors.leg import Leg
@@ -39,13 +39,12 @@ def poll(leg: Leg, job_id: str, gen: int) -> None:
     try:
         remote = leg.files.get(job.gemini_file_name)
     except GeminiPermanent as exc:
-        leg._fail(job, exc.code, public_message(exc), retryable=False, detail=exc.message)
+        leg._fail(job, ErrorCode(exc.code), public_message(exc), detail=exc.message)
         return
     except GeminiTransient as exc:
         noted = leg._note_transient(job_id, State.PROCESSING, exc, count=True)
         if noted is not None and budget_spent(noted.attempts, leg.settings.gemini_retry_budget):
-            leg._fail(noted, "gemini_unavailable", exhausted_message(noted.attempts, noted.last_error),
-                      retryable=True)
+            leg._fail(noted, ErrorCode.GEMINI_UNAVAILABLE, exhausted_message(noted.attempts, noted.last_error))
             return
         failures = noted.attempts if noted is not None else 1
         leg._next(job_id, gen, "poll", max(poll_delay(job.polls, leg.uniform),
@@ -53,7 +52,7 @@ def poll(leg: Leg, job_id: str, gen: int) -> None:
         return
     if remote.state == "PROCESSING" and job.deadline_at is not None and leg.clock() > job.deadline_at:
         # Only a file still PROCESSING is late: a poll that itself ran late must not fail an ACTIVE file.
-        leg._fail(job, "processing_timeout", "Gemini did not finish processing the file in time.", retryable=True)
+        leg._fail(job, ErrorCode.PROCESSING_TIMEOUT)
         leg._forget_remote(job.gemini_file_name)
         return
     follow(leg, job, remote, gen)
@@ -76,10 +75,10 @@ def follow(leg: Leg, job: Job, remote: RemoteFile, gen: int) -> None:
         log.info("job_active", extra={"fields": {"jobId": done.job_id, "attemptId": done.attempt_id,
                                                  "fileName": remote.name}})
         if leg.settings.spool_retention_active_s <= 0:
-            remove_spool(done.spool_path)
+            Spool.remove(done.spool_path)
     elif remote.state == "FAILED":
-        leg._fail(job, PROCESSING_FAILED, public_message(PROCESSING_FAILED), retryable=False,
-                  detail=remote.error_message or "no reason given")
+        failed = ErrorCode.GEMINI_PROCESSING_FAILED
+        leg._fail(job, failed, public_message(failed), detail=remote.error_message or "no reason given")
         leg._forget_remote(remote.name)
     else:
         leg._next(job.job_id, gen, "poll", poll_delay(job.polls, leg.uniform))

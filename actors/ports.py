@@ -30,7 +30,8 @@ class Uploader(Protocol):
 
         ``save_session`` is called with a new session URL before any byte is sent to it; ``save_progress``
         with the server's offset after each chunk. Exceptions raised by the callbacks propagate (that is how
-        the leg pauses or stops an upload). Raises ``GeminiTransient``, ``GeminiPermanent``.
+        the leg pauses or stops an upload). Raises ``GeminiTransient``, ``GeminiPermanent``, ``SessionGone``;
+        ``FileNotFoundError`` if ``path`` is missing and ``FileTooShort`` if it holds fewer than ``size`` bytes.
         """
 
     def cancel(self, session_url: str) -> None: ...

@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING
 from focalpoint_upload.actors.policy import budget_spent, retry_delay
 from focalpoint_upload.actors.ports import RemoteFile
 from focalpoint_upload.gemini.errors import GeminiError, GeminiTransient
-from focalpoint_upload.jobs import Event, IllegalTransition, Job, JobNotFound, StaleJob, State
-from focalpoint_upload.jobs.record import INTEGRITY_MISMATCH
+from focalpoint_upload.jobs import ErrorCode, Event, IllegalTransition, Job, JobNotFound, StaleJob, State
 
 if TYPE_CHECKING:
     from focalpoint_upload.actors.leg import Leg
@@ -34,8 +33,8 @@ def on_mismatch(leg: Leg, job: Job, remote: RemoteFile, gen: int) -> None:
         "jobId": job.job_id, "fileName": remote.name, "spoolSha256": job.sha256, "geminiSha256": remote.sha256_hex,
         "reuploads": job.integrity_retries}})
     if job.integrity_retries >= MAX_REUPLOADS or budget_spent(job.attempts + 1, leg.settings.gemini_retry_budget):
-        leg._fail(job, INTEGRITY_MISMATCH, "Gemini stored different bytes than were uploaded (sha256 mismatch), "
-                  "also after uploading the file again.", retryable=True)
+        leg._fail(job, ErrorCode.INTEGRITY_MISMATCH, "Gemini stored different bytes than were uploaded (sha256 "
+                  "mismatch), also after uploading the file again.")
         leg._forget_remote(remote.name)
         return
 

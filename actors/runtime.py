@@ -25,7 +25,7 @@ from focalpoint_upload.actors.sweeper import Sweeper
 from focalpoint_upload.actors.sweeploop import SweepLoop
 from focalpoint_upload.actors.webhook_pump import WebhookPump, start_webhooks
 from focalpoint_upload.config import Settings
-from focalpoint_upload.jobs import Event, IllegalTransition, JobNotFound, JobStore, StaleJob
+from focalpoint_upload.jobs import ErrorCode, Event, IllegalTransition, JobNotFound, JobStore, StaleJob, failure
 from focalpoint_upload.jobs.lease import Leases
 from focalpoint_upload.jobs.storage import storage_budget
 from focalpoint_upload.observability.alerts import JobFailureAlerts
@@ -79,13 +79,12 @@ def build_actors(broker: dramatiq.Broker, leg: Callable[[], Leg], store: JobStor
             return
         before = store.get(job_id)
         try:
-            store.transition(job_id, Event.FAIL, error_code="internal_error", error_retryable=True,
-                             error_message="The upload worker failed repeatedly; the incident was reported.")
+            store.transition(job_id, Event.FAIL, **failure(ErrorCode.INTERNAL_ERROR))
         except (StaleJob, IllegalTransition, JobNotFound):
             return
         log.error("job_crashed", extra={"fields": {"jobId": job_id, "actor": message.get("actor_name"), **retries}})
         leg().alerts.job_failed(job_id, before.attempt_id if before else "", str(before.state) if before else "worker",
-                                "internal_error", "retries exhausted")
+                                ErrorCode.INTERNAL_ERROR, "retries exhausted")
 
     def actor(fn: Callable[..., None], name: str, **options: Any) -> dramatiq.Actor[Any, Any]:
         return dramatiq.Actor(fn, broker=broker, actor_name=name, queue_name=GEMINI_QUEUE, priority=0,

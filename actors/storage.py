@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from focalpoint_upload.actors.ports import Files
 from focalpoint_upload.gemini.errors import GeminiError, GeminiTransient
-from focalpoint_upload.jobs import Event, IllegalTransition, Job, JobNotFound, JobStore, StaleJob, State
+from focalpoint_upload.jobs import ErrorCode, Event, IllegalTransition, Job, JobNotFound, JobStore, StaleJob, State
 from focalpoint_upload.jobs.storage import StorageBudget
 
 if TYPE_CHECKING:
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("focalpoint.storage")
 RECHECK_S = (5.0, 15.0)  # a waiting job looks for room again after this long (jittered)
 WAITING_FOR_STORAGE = "gemini_storage"
-STORAGE_TIMEOUT = "gemini_storage_timeout"
 _NO_FILE = (State.EXPIRED, State.DELETED, State.FAILED, State.CANCELLED)
 
 
@@ -42,8 +41,8 @@ def admit(leg: Leg, job: Job, gen: int) -> bool:
         return True
     now = leg.clock()
     if job.waiting_since is not None and now - job.waiting_since > leg.settings.gemini_storage_wait_s:
-        leg._fail(job, STORAGE_TIMEOUT, "Gemini storage (GEMINI_STORAGE_BUDGET) stayed full for longer than the "
-                  "job may wait; retry the job later.", retryable=True)
+        leg._fail(job, ErrorCode.GEMINI_STORAGE_TIMEOUT, "Gemini storage (GEMINI_STORAGE_BUDGET) stayed full for "
+                  "longer than the job may wait; retry the job later.")
         return False
     if job.waiting is None:
         try:

@@ -25,7 +25,6 @@ SPOOLING job as dead and every job without a live lease as needing a new message
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,11 +32,12 @@ from pathlib import Path
 from focalpoint_upload.actors.ports import Alerts
 from focalpoint_upload.actors.storage import FileLife
 from focalpoint_upload.config import Settings
-from focalpoint_upload.jobs import Event, IllegalTransition, Job, JobNotFound, JobStore, StaleJob, State
+from focalpoint_upload.jobs import ErrorCode, Event, IllegalTransition, Job, JobNotFound, JobStore, StaleJob, State
+from focalpoint_upload.jobs.codes import failure
 from focalpoint_upload.jobs.lease import JobLeases
+from focalpoint_upload.jobs.spool import Spool, fail_spooling
 
 log = logging.getLogger("focalpoint.sweeper")
-_JOB_FILE = re.compile(r"^([A-Za-z0-9_-]{16,64})(\.part)?$")
 
 
 @dataclass
@@ -93,21 +93,18 @@ class Sweeper:
         if job.resumable and job.state == State.SPOOLING:
             # A resumable upload waits for its client between requests: it expires after no progress for
             # FOCALPOINT_UPLOAD_EXPIRY, not after the ingest idle timeout, and a restart does not end it.
-            if idle > s.upload_expiry_s:
-                self._fail(job, "upload_expired", "The upload made no progress for too long and expired.")
-                _unlink(Path(f"{job.spool_path}.part"))
+            if idle > s.upload_expiry_s and self._fail_spooling(job, ErrorCode.UPLOAD_EXPIRED):
                 report.interrupted += 1
             return
         started = job.retried_at or (job.last_byte_at if job.resumable else None) or job.created_at
         if job.waiting is None and now - started - job.waited_s > s.job_deadline_s:
-            self._fail(job, "deadline_exceeded", "The upload did not finish within its deadline.")
+            self._fail(job, ErrorCode.DEADLINE_EXCEEDED)
             report.deadline_failed += 1
             self.on_stuck(str(job.state))
             return
         if job.state == State.SPOOLING:
-            if recovering or idle > s.ingest_idle_timeout_s + 30:
-                self._fail(job, "ingest_interrupted", "The upload stopped arriving before it was complete.")
-                _unlink(Path(f"{job.spool_path}.part"))
+            if (recovering or idle > s.ingest_idle_timeout_s + 30) and self._fail_spooling(
+                    job, ErrorCode.INGEST_INTERRUPTED):
                 report.interrupted += 1
                 self.on_stuck(str(job.state))
             return
@@ -118,38 +115,42 @@ class Sweeper:
             report.resent[str(job.state)] = report.resent.get(str(job.state), 0) + 1
             self.on_stuck(str(job.state))
 
-    def _fail(self, job: Job, code: str, message: str) -> None:
-        self.store.transition(job.job_id, Event.FAIL, expect=job.state, error_code=code, error_message=message,
-                              error_retryable=True)
+    def _fail(self, job: Job, code: ErrorCode) -> None:
+        fields = failure(code)
+        self.store.transition(job.job_id, Event.FAIL, expect=job.state, **fields)
+        self._failed(job, code, fields["error_message"])
+
+    def _fail_spooling(self, job: Job, code: ErrorCode) -> bool:
+        """A SPOOLING upload given up on (see fail_spooling); False if it moved on meanwhile (it is alive)."""
+        failed = fail_spooling(self.store, job, code)
+        if failed is not None:
+            self._failed(job, code, failed.error_message or "")
+        return failed is not None
+
+    def _failed(self, job: Job, code: ErrorCode, message: str) -> None:
         log.error("job_failed", extra={"fields": {"jobId": job.job_id, "attemptId": job.attempt_id,
-                                                  "stage": str(job.state), "code": code, "by": "sweeper"}})
+                                                  "stage": str(job.state), "code": str(code), "by": "sweeper"}})
         if self.alerts is not None:
             self.alerts.job_failed(job.job_id, job.attempt_id, str(job.state), code, message)
 
     def _files(self, report: SweepReport) -> None:
-        spool = self.settings.spool_dir
-        if not spool.is_dir():
-            return
         now = self.clock()
-        for path in spool.iterdir():
-            m = _JOB_FILE.match(path.name)
-            if m is None or not path.is_file():
-                continue
-            job = self.store.get(m.group(1))
+        for entry in Spool(self.settings.spool_dir).entries():
+            job = self.store.get(entry.job_id)
             if job is None:
-                if _older_than(path, now, 60):  # no job claims it (its record expired, or it never had one)
-                    report.orphans_removed += _unlink(path)
+                if _older_than(entry.path, now, 60):  # no job claims it (its record expired, or it never had one)
+                    report.orphans_removed += Spool.unlink(entry.path)
                 continue
-            if m.group(2):  # .part: only a SPOOLING job may have one
+            if entry.partial:  # only a SPOOLING job may have a .part
                 if job.state != State.SPOOLING:
-                    report.orphans_removed += _unlink(path)
+                    report.orphans_removed += Spool.unlink(entry.path)
                 continue
             keep_for = {State.ACTIVE: self.settings.spool_retention_active_s,
                         State.FAILED: 0.0 if job.ingest_failed else self.settings.spool_retention_failed_s,
                         State.CANCELLED: 0.0, State.DELETED: 0.0,
                         State.EXPIRED: self.settings.spool_retention_failed_s}.get(job.state)
             if keep_for is not None and now - job.updated_at >= keep_for:
-                report.spool_removed += _unlink(path)
+                report.spool_removed += Spool.unlink(entry.path)
 
 
 def _older_than(path: Path, now: float, seconds: float) -> bool:
@@ -157,11 +158,3 @@ def _older_than(path: Path, now: float, seconds: float) -> bool:
         return now - path.stat().st_mtime > seconds
     except FileNotFoundError:
         return False
-
-
-def _unlink(path: Path) -> int:
-    try:
-        path.unlink()
-        return 1
-    except FileNotFoundError:
-        return 0

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from focalpoint_upload.actors.ports import RemoteFile
-from focalpoint_upload.gemini.errors import GeminiError, GeminiPermanent
+from focalpoint_upload.gemini.errors import FileTooShort, GeminiError, GeminiPermanent
 
 
 @dataclass
@@ -74,7 +74,7 @@ class MemoryGemini:
                     raise fault[1]
                 piece = f.read(min(self.chunk_bytes, size - session.received))
                 if not piece:
-                    raise ValueError(f"{path} is shorter than {size} bytes")  # as the real uploader says
+                    raise FileTooShort(f"{path} is shorter than {size} bytes")  # as the real uploader says
                 session.received += len(piece)
                 sent_in_call += 1
                 self.chunks_sent += 1

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from focalpoint_upload.actors.policy import budget_spent, exhausted_message, retry_delay
-from focalpoint_upload.gemini.errors import GeminiPermanent, GeminiTransient, SessionGone
+from focalpoint_upload.gemini.errors import FileTooShort, GeminiPermanent, GeminiTransient, SessionGone
 from focalpoint_upload.gemini.translate import public_message
-from focalpoint_upload.jobs import Event, IllegalTransition, Job, JobNotFound, StaleJob, State
+from focalpoint_upload.jobs import ErrorCode, Event, IllegalTransition, Job, JobNotFound, StaleJob, State
 from focalpoint_upload.jobs.lease import LeaseHandle
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ def run(leg: Leg, job_id: str, gen: int, lease: LeaseHandle) -> None:
     except (StaleJob, JobNotFound, IllegalTransition):
         return
     if budget_spent(job.attempts, leg.settings.gemini_retry_budget):
-        leg._fail(job, "gemini_unavailable", exhausted_message(job.attempts, job.last_error), retryable=True)
+        leg._fail(job, ErrorCode.GEMINI_UNAVAILABLE, exhausted_message(job.attempts, job.last_error))
         return
     path = Path(job.spool_path or "")
     try:
@@ -62,11 +62,10 @@ def run(leg: Leg, job_id: str, gen: int, lease: LeaseHandle) -> None:
     except LeaseLost:
         return
     except FileNotFoundError:
-        leg._fail(job, "spool_missing", "The spooled file is gone; upload the file again.", retryable=False)
+        leg._fail(job, ErrorCode.SPOOL_MISSING)
         return
-    except ValueError:  # the uploader found the spool shorter than the job says: it is damaged
-        leg._fail(job, "spool_damaged", "The spooled file is shorter than uploaded; upload the file again.",
-                  retryable=False)
+    except FileTooShort:  # the spool holds fewer bytes than the job received: it is damaged
+        leg._fail(job, ErrorCode.SPOOL_DAMAGED)
         return
     except SessionGone as exc:
         # Lost twice in one run: start afresh in a later run with a new session (counts against the budget).
@@ -77,7 +76,7 @@ def run(leg: Leg, job_id: str, gen: int, lease: LeaseHandle) -> None:
         _later(leg, job, gen, GeminiTransient(f"reading the spool: {exc.strerror}", None))
         return
     except GeminiPermanent as exc:
-        leg._fail(job, exc.code, public_message(exc), retryable=False, detail=exc.message)
+        leg._fail(job, ErrorCode(exc.code), public_message(exc), detail=exc.message)
         return
     except GeminiTransient as exc:
         _later(leg, job, gen, exc)

@@ -40,7 +40,8 @@ from focalpoint_upload.frontdoor.ingest import BodyParser, parser_for
 from focalpoint_upload.frontdoor.replay import ReplayCheck
 from focalpoint_upload.frontdoor.space import next_reserved_until, outstanding, space_problem
 from focalpoint_upload.frontdoor.upload_slots import principal_key, take
-from focalpoint_upload.jobs import Event, IllegalTransition, Job, JobNotFound, StaleJob, State, new_job_id
+from focalpoint_upload.jobs import ErrorCode, Job, State, new_job_id
+from focalpoint_upload.jobs.spool import Spool, fail_spooling
 from focalpoint_upload.ratelimit import Decision, render_headers
 
 if TYPE_CHECKING:
@@ -160,7 +161,7 @@ async def admit(h: UploadHandler) -> Admission:
     now, job_id = fd.clock(), new_job_id()
     job = Job(job_id=job_id, attempt_id=attempt_id, state=State.SPOOLING, created_at=now, updated_at=now,
               bytes_total=length, file_name=parser.file_name, mime_type=parser.media_type,
-              request_id=h.request_id, client_ip=h.client_ip(), spool_path=str(s.spool_dir / job_id),
+              request_id=h.request_id, client_ip=h.client_ip(), spool_path=str(Spool(s.spool_dir).file(job_id)),
               owner=owner.key)
     bound = await fd.call(fd.store.claim, job, _incomplete)
     if bound is not None:  # another request claimed the attempt between our look-up and now
@@ -177,15 +178,8 @@ def content_length(raw: str | None) -> int | None:
 
 
 async def _fail_stale(h: UploadHandler, job: Job) -> None:
-    from focalpoint_upload.frontdoor.spool import remove_spool
-
-    try:
-        await h.fd.call(h.fd.store.transition, job.job_id, Event.FAIL, expect=State.SPOOLING,
-                        error_code="ingest_interrupted", error_retryable=True,
-                        error_message="The upload stopped arriving before it was complete.")
-    except (StaleJob, IllegalTransition, JobNotFound):
-        pass
-    await h.fd.call(remove_spool, job.spool_path)  # the dead front door's .part, if it left one
+    """Its front door died mid-body: fail the job, remove the dead front door's .part (if it left one)."""
+    await h.fd.call(fail_spooling, h.fd.store, job, ErrorCode.INGEST_INTERRUPTED)
 
 
 def _incomplete(job: Job) -> bool:

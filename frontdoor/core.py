@@ -42,14 +42,18 @@ from focalpoint_upload.frontdoor.space import outstanding, space_problem
 from focalpoint_upload.frontdoor.spool import remove_spool
 from focalpoint_upload.jobs import (
     ANONYMOUS_OWNER,
+    ErrorCode,
     Event,
     IllegalTransition,
     Job,
     JobNotFound,
     StaleJob,
     State,
+    failure,
     new_job_id,
 )
+from focalpoint_upload.jobs.codes import MESSAGES
+from focalpoint_upload.jobs.spool import Spool, fail_spooling
 
 log = logging.getLogger("focalpoint.frontdoor")
 LOCK_TTL_S = 6.0  # a dead front door's lease frees itself this long after its last renewal
@@ -129,7 +133,7 @@ class UploadCore:
         job = Job(job_id=job_id, attempt_id=new.attempt_id or f"tus-{job_id}", state=State.SPOOLING,
                   created_at=now, updated_at=now, bytes_total=new.length, file_name=new.file_name,
                   mime_type=media_type, request_id=new.request_id, client_ip=new.client_ip,
-                  spool_path=str(s.spool_dir / job_id), resumable=True, owner=new.owner)
+                  spool_path=str(Spool(s.spool_dir).file(job_id)), resumable=True, owner=new.owner)
         bound = await fd.call(fd.store.claim, job, lambda j: j.ingest_failed)
         if bound is not None:  # the same attempt created meanwhile by another request
             return bound, False
@@ -169,7 +173,7 @@ class UploadCore:
             error = check_append(durable, offset, total, body, self.fd.settings.max_append_bytes)
             if error is not None:
                 raise error
-            part = Path(f"{job.spool_path}.part")
+            part = Spool.part(str(job.spool_path))
             whole = self.hashes.take(job_id, durable)
             if whole is None:
                 whole = await self.fd.call(hash_prefix, part, durable) if durable else _sha256()
@@ -185,8 +189,8 @@ class UploadCore:
     async def cancel(self, job_id: str, owner: str) -> None:
         job = await self._job(job_id, Op.CANCEL, owner)
         try:
-            job = await self.fd.call(self.fd.store.transition, job_id, Event.CANCEL, error_code="cancelled",
-                                     error_message="Cancelled by the client.", error_retryable=False)
+            job = await self.fd.call(self.fd.store.transition, job_id, Event.CANCEL,
+                                     **failure(ErrorCode.CANCELLED))
         except (IllegalTransition, StaleJob, JobNotFound):
             raise upload_gone("upload_gone", "The upload is finished and cannot be cancelled.") from None
         self.hashes.drop(job_id)
@@ -203,9 +207,9 @@ class UploadCore:
         verdict = decide(phase_of(job, self.fd.clock(), self.fd.settings.upload_expiry_s), op)
         if verdict is Verdict.EXPIRE:
             await self.expire(job)
-            raise upload_gone("upload_expired", "The upload made no progress for too long and expired.")
+            raise upload_gone(ErrorCode.UPLOAD_EXPIRED, MESSAGES[ErrorCode.UPLOAD_EXPIRED])
         if verdict is Verdict.GONE:
-            code = "upload_expired" if job.error_code == "upload_expired" else "upload_gone"
+            code = ErrorCode.UPLOAD_EXPIRED if job.error_code == ErrorCode.UPLOAD_EXPIRED else "upload_gone"
             raise upload_gone(code, f"The upload is {job.state} ({job.error_code}); start a new one.")
         if verdict is Verdict.LOCKED:
             raise upload_locked()
@@ -214,14 +218,8 @@ class UploadCore:
         return job
 
     async def expire(self, job: Job) -> None:
-        try:
-            await self.fd.call(self.fd.store.transition, job.job_id, Event.FAIL, expect=State.SPOOLING,
-                               error_code="upload_expired", error_retryable=False,
-                               error_message="The upload made no progress for too long and expired.")
-        except (StaleJob, IllegalTransition, JobNotFound):
-            pass
         self.hashes.drop(job.job_id)
-        await self.fd.call(remove_spool, job.spool_path)
+        await self.fd.call(fail_spooling, self.fd.store, job, ErrorCode.UPLOAD_EXPIRED)
 
     async def _take(self, job_id: str) -> Hold:
         hold = await self.locker.take(job_id)
@@ -231,7 +229,7 @@ class UploadCore:
 
     async def _durable(self, job: Job) -> int:
         """The offset a request may start at, with the record lowered if the file holds less (a crash)."""
-        offset = await self.fd.call(durable_size, Path(f"{job.spool_path}.part"), job.bytes_received)
+        offset = await self.fd.call(durable_size, Spool.part(str(job.spool_path)), job.bytes_received)
         if offset < job.bytes_received:
             log.warning("upload_offset_lowered", extra={"fields": {"jobId": job.job_id, "recorded":
                                                                    job.bytes_received, "onDisk": offset}})

@@ -16,7 +16,7 @@ from focalpoint_upload.frontdoor.errors import (
     offset_mismatch,
     upload_complete,
 )
-from focalpoint_upload.jobs import Job, State
+from focalpoint_upload.jobs import ErrorCode, Job, State
 
 
 class Phase(StrEnum):
@@ -76,7 +76,7 @@ def phase_of(job: Job, now: float, expiry_s: float) -> Phase:
     if job.state is State.CANCELLED:
         return Phase.GONE
     if job.state is State.FAILED:
-        if job.error_code == "upload_expired":
+        if job.error_code == ErrorCode.UPLOAD_EXPIRED:
             return Phase.EXPIRED
         return Phase.GONE if job.ingest_failed else Phase.COMPLETE
     return Phase.COMPLETE

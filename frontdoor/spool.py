@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+from focalpoint_upload.jobs.spool import Spool
+
 BATCH_BYTES = 1024 * 1024
 # The fsync before the answer flushes about this much at most: with 32 MiB, a disk busy with other writers took up
 # to 170 ms for it (bench/time_to_answer.py); the syncs in between run in the background, one at a time.
@@ -42,8 +44,8 @@ class SpoolWriter:
     writeback_bytes = WRITEBACK_BYTES  # bytes written between background fdatasyncs
 
     def __init__(self, directory: Path, name: str, executor: Executor) -> None:
-        self.final_path = directory / name
-        self.part_path = directory / f"{name}.part"
+        self.final_path = Spool(directory).file(name)
+        self.part_path = Spool.part(self.final_path)
         self._executor = executor
         self._fd: int | None = None
         self._hash = hashlib.sha256()
@@ -208,9 +210,6 @@ def spool_usage(directory: Path) -> int:
 
 
 def remove_spool(path: str | Path | None) -> None:
-    """Delete a spool file and its ``.part`` twin if present."""
-    if not path:
-        return
-    p = Path(path)
-    p.unlink(missing_ok=True)
-    p.with_name(p.name + ".part").unlink(missing_ok=True)
+    """Delete a spool file and its ``.part`` twin if present (:meth:`Spool.remove`, named for the front door's
+    call sites)."""
+    Spool.remove(path)

@@ -13,16 +13,18 @@ so an id that exists elsewhere cannot be told from one that does not).
 from __future__ import annotations
 
 import json
+import logging
 import os
 
 from focalpoint_upload.frontdoor.admission import ATTEMPT_ID, limit_error
 from focalpoint_upload.frontdoor.base import BaseHandler
 from focalpoint_upload.frontdoor.errors import ApiError, not_found
 from focalpoint_upload.frontdoor.spool import remove_spool
-from focalpoint_upload.jobs import Event, IllegalTransition, Job, StaleJob, State
+from focalpoint_upload.jobs import ErrorCode, Event, IllegalTransition, Job, StaleJob, State, failure
 from focalpoint_upload.jobs.record import poll_after_ms
 from focalpoint_upload.ratelimit import Decision, render_headers
 
+log = logging.getLogger("focalpoint.frontdoor")
 
 class StatusHandler(BaseHandler):
     async def get(self) -> None:
@@ -80,8 +82,7 @@ class CancelHandler(BaseHandler):
                                          deleted_at=self.fd.clock())
             else:
                 job = await self.fd.call(self.fd.store.transition, job_id, Event.CANCEL,
-                                         error_code="cancelled", error_message="Cancelled by the client.",
-                                         error_retryable=False)
+                                         **failure(ErrorCode.CANCELLED))
         except (IllegalTransition, StaleJob):
             current = await self.fd.call(self.fd.store.get, job_id)
             state = current.state if current else State.CANCELLED
@@ -93,8 +94,8 @@ class CancelHandler(BaseHandler):
             await self.fd.call(remove_spool, job.spool_path)
         try:
             await self.fd.call(self.fd.dispatcher.job_cancelled, job_id)
-        except Exception:  # the actors also check the state before every step
-            pass
+        except Exception as exc:  # the job is cancelled; the sweeper and the actors' state checks clean up after it
+            log.warning("cancel_dispatch_failed", exc_info=exc, extra={"fields": {"jobId": job_id}})
         self.write_json(200, job.public())
 
 
@@ -130,8 +131,8 @@ class RetryHandler(BaseHandler):
         job = await self.fd.call(self.fd.store.get, job_id, self.principal.key)
         if job is None:
             raise not_found("upload job with that id")
-        expired = job.state == State.EXPIRED
-        if not expired and (job.state != State.FAILED or job.ingest_failed or job.error_code == "spool_missing"):
+        expired, code = job.state == State.EXPIRED, ErrorCode.parse(job.error_code)
+        if not expired and (job.state != State.FAILED or (code is not None and not code.from_spool)):
             raise ApiError(409, "not_retryable", f"Only a job that failed on the Gemini side or expired can be "
                                                  f"retried; this one is {job.state} ({job.error_code}). "
                                                  f"Upload the file again.")

@@ -51,7 +51,16 @@ from focalpoint_upload.frontdoor.space import next_reserved_until, outstanding, 
 from focalpoint_upload.frontdoor.spool import SpoolWriter, remove_spool
 from focalpoint_upload.frontdoor.streaming import StreamingHandler
 from focalpoint_upload.frontdoor.transfer_rate import RateWindow
-from focalpoint_upload.jobs import Event, IllegalTransition, JobNotFound, StaleJob, State, StoreUnavailable
+from focalpoint_upload.jobs import (
+    ErrorCode,
+    Event,
+    IllegalTransition,
+    JobNotFound,
+    StaleJob,
+    State,
+    StoreUnavailable,
+    failure,
+)
 from focalpoint_upload.observability.sentry import capture_exception
 
 log = logging.getLogger("focalpoint.frontdoor")
@@ -304,10 +313,14 @@ class UploadHandler(StreamingHandler):
             await self._fail_job(job.job_id, error.code, error.message)
 
     async def _fail_job(self, job_id: str, code: str, message: str) -> None:
-        """FAILED with an ingest code: the attempt is free again (the next request of it takes it over)."""
+        """FAILED with an ingest code: the attempt is free again (the next request of it takes it over). A code
+        that is no job's (``job_cancelled``: the job has ended already) leaves the job alone."""
+        job_code = ErrorCode.parse(code)
+        if job_code is None:
+            return
         try:
             await self.fd.call(self.fd.store.transition, job_id, Event.FAIL, expect=State.SPOOLING,
-                               error_code=code, error_message=message, error_retryable=True)
+                               **failure(job_code, message))
         except (StaleJob, IllegalTransition, JobNotFound):
             pass  # cancelled or failed by someone else already
         except StoreUnavailable:

@@ -7,6 +7,8 @@ SDK errors into these (see :mod:`gemini.translate`); nothing outside it should c
 * :class:`GeminiPermanent`: trying again cannot help (bad request, auth, missing file, too large, a quota
   that will not come back soon). ``code`` is one of :data:`PERMANENT_CODES`.
 * :class:`SessionGone`: the resumable upload session expired or was cancelled; start a new one.
+
+And one failure that is not Gemini's: :class:`FileTooShort`, the local file ended before the upload's size.
 """
 
 from __future__ import annotations
@@ -46,6 +48,11 @@ class GeminiPermanent(GeminiError):
         self.code = code
         self.message = message
         self.status = status
+
+
+class FileTooShort(ValueError):
+    """The local file holds fewer bytes than the size being uploaded. Not a Gemini failure: the caller's file
+    is damaged (for the leg, the spool), and sending it again cannot help."""
 
 
 class SessionGone(GeminiError):

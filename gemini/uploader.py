@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from focalpoint_upload.gemini.errors import GeminiPermanent, GeminiTransient, SessionGone
+from focalpoint_upload.gemini.errors import FileTooShort, GeminiPermanent, GeminiTransient, SessionGone
 from focalpoint_upload.gemini.model import FileInfo
 from focalpoint_upload.gemini.resumable import ResumableClient, UploadStatus
 
@@ -81,7 +81,7 @@ class Uploader:
                 data = fh.read(min(step, size - run.offset))
                 final = run.offset + len(data) >= size
                 if not final and len(data) < step:
-                    raise ValueError(f"{path} is shorter than {size} bytes")
+                    raise FileTooShort(f"{path} is shorter than {size} bytes")
                 try:
                     result = self.client.upload_chunk(run.url, run.offset, data, final)
                 except SessionGone as exc:

@@ -9,19 +9,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from focalpoint_upload.jobs.codes import ErrorCode
 from focalpoint_upload.jobs.machine import State, is_final
 
-# Codes a job fails with while its body is still streaming. Such a job never had a complete spool: its
-# attemptId is free again (the next request of the attempt starts a new job), it cannot be retried, and
-# whatever file it left is removed at once.
-INGEST_FAILURES = frozenset({
-    "client_aborted", "ingest_interrupted", "too_large", "unsupported_media_type", "malformed_multipart",
-    "no_file_part", "multiple_file_parts", "insufficient_storage", "spool_error", "internal", "empty_file",
-    "client_too_slow", "upload_expired",
-})
-
-# The Gemini file's sha256 differed from the spool's twice in a row (the job re-uploads once after the first).
-INTEGRITY_MISMATCH = "integrity_mismatch"
+# The codes of uploads that never completed (see ErrorCode.ingest), as the text stored on jobs.
+INGEST_FAILURES = frozenset(code.value for code in ErrorCode if code.ingest)
 
 # Fields that are never shown to clients: paths on our disks and Gemini session URLs (which grant write access).
 PRIVATE_FIELDS = frozenset({"spool_path", "gemini_upload_url", "client_ip", "owner"})
@@ -85,8 +77,9 @@ class Job:
 
     @property
     def ingest_failed(self) -> bool:
-        """The upload never completed (see INGEST_FAILURES): the attempt may be sent again."""
-        return self.state == State.FAILED and self.error_code in INGEST_FAILURES
+        """The upload never completed (see ErrorCode.ingest): the attempt may be sent again."""
+        code = ErrorCode.parse(self.error_code)
+        return self.state == State.FAILED and code is not None and code.ingest
 
     def with_(self, **changes: Any) -> Job:
         return dataclasses.replace(self, **changes)

@@ -12,10 +12,9 @@ import pytest
 
 from focalpoint_upload.actors.ports import RemoteFile
 from focalpoint_upload.actors.reupload import MAX_REUPLOADS
-from focalpoint_upload.actors.storage import STORAGE_TIMEOUT, WAITING_FOR_STORAGE
+from focalpoint_upload.actors.storage import WAITING_FOR_STORAGE
 from focalpoint_upload.gemini.errors import GeminiPermanent, GeminiTransient
-from focalpoint_upload.jobs import Event, State
-from focalpoint_upload.jobs.record import INTEGRITY_MISMATCH
+from focalpoint_upload.jobs import ErrorCode, Event, State
 from tests.actors.legkit import LegKit, no_redis
 
 pytestmark = pytest.mark.usefixtures("no_redis")
@@ -146,7 +145,7 @@ def test_an_integrity_mismatch_twice_fails_and_leaves_no_gemini_file(tmp_path: P
     job = kit.spooled()
     kit.run()
     failed = kit.job(job.job_id)
-    assert failed.state is State.FAILED and failed.error_code == INTEGRITY_MISMATCH and failed.error_retryable
+    assert failed.state is State.FAILED and failed.error_code == ErrorCode.INTEGRITY_MISMATCH and failed.error_retryable
     assert kit.gemini.files == {} and len(kit.gemini.deleted) == 2
     assert kit.budget.held() == {}
 
@@ -194,7 +193,8 @@ def test_a_job_that_waits_for_storage_too_long_fails_retryable(tmp_path: Path) -
     job = kit.spooled(size=10)
     kit.run()
     failed = kit.job(job.job_id)
-    assert failed.state is State.FAILED and failed.error_code == STORAGE_TIMEOUT and failed.error_retryable
+    assert failed.state is State.FAILED and failed.error_retryable
+    assert failed.error_code == ErrorCode.GEMINI_STORAGE_TIMEOUT
     assert kit.clock() - (job.updated_at) > 60
 
 
