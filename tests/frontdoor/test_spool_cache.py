@@ -47,9 +47,9 @@ def test_synced_pages_are_dropped_and_the_file_is_whole(tmp_path: Path) -> None:
 
     path = asyncio.run(spool())
     assert path.stat().st_size == size
-    # What was synced in the background is gone from the cache; at most the last stretch (and the batch being
-    # written while the last writeback ran) stays.
-    assert resident_bytes(path) <= 2 * WRITEBACK_BYTES + 2 * MiB < size // 2
+    # Once the file is durable none of it stays in the page cache, however far the background writebacks fell
+    # behind (a busy disk in CI left 35 MiB when only they dropped pages). Reading it back below caches it again.
+    assert resident_bytes(path) == 0
     digest = hashlib.sha256()
     with path.open("rb") as fh:  # and reading it back (as the worker does) gives every byte
         while chunk := fh.read(MiB):
