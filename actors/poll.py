@@ -52,8 +52,8 @@ def poll(leg: Leg, job_id: str, gen: int) -> None:
         return
     if remote.state == "PROCESSING" and job.deadline_at is not None and leg.clock() > job.deadline_at:
         # Only a file still PROCESSING is late: a poll that itself ran late must not fail an ACTIVE file.
+        leg._forget_remote(job.gemini_file_name)  # before FAILED: a client that sees FAILED finds no file left
         leg._fail(job, ErrorCode.PROCESSING_TIMEOUT)
-        leg._forget_remote(job.gemini_file_name)
         return
     follow(leg, job, remote, gen)
 
@@ -78,7 +78,7 @@ def follow(leg: Leg, job: Job, remote: RemoteFile, gen: int) -> None:
             Spool.remove(done.spool_path)
     elif remote.state == "FAILED":
         failed = ErrorCode.GEMINI_PROCESSING_FAILED
+        leg._forget_remote(remote.name)  # before FAILED, as above
         leg._fail(job, failed, public_message(failed), detail=remote.error_message or "no reason given")
-        leg._forget_remote(remote.name)
     else:
         leg._next(job.job_id, gen, "poll", poll_delay(job.polls, leg.uniform))

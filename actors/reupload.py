@@ -33,9 +33,11 @@ def on_mismatch(leg: Leg, job: Job, remote: RemoteFile, gen: int) -> None:
         "jobId": job.job_id, "fileName": remote.name, "spoolSha256": job.sha256, "geminiSha256": remote.sha256_hex,
         "reuploads": job.integrity_retries}})
     if job.integrity_retries >= MAX_REUPLOADS or budget_spent(job.attempts + 1, leg.settings.gemini_retry_budget):
+        # Delete first: once a client sees FAILED no Gemini file may be left (fresh-clone ci8 saw the file still
+        # there right after FAILED when the delete came second).
+        leg._forget_remote(remote.name)
         leg._fail(job, ErrorCode.INTEGRITY_MISMATCH, "Gemini stored different bytes than were uploaded (sha256 "
                   "mismatch), also after uploading the file again.")
-        leg._forget_remote(remote.name)
         return
 
     def mark(current: Job) -> Job:

@@ -7,6 +7,7 @@ holds, what the storage budget counts and what was alerted.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,7 @@ from focalpoint_upload.actors.ports import RemoteFile
 from focalpoint_upload.actors.reupload import MAX_REUPLOADS
 from focalpoint_upload.actors.storage import WAITING_FOR_STORAGE
 from focalpoint_upload.gemini.errors import GeminiPermanent, GeminiTransient
-from focalpoint_upload.jobs import ErrorCode, Event, State
+from focalpoint_upload.jobs import ErrorCode, Event, Job, State
 from tests.actors.legkit import LegKit, no_redis
 
 pytestmark = pytest.mark.usefixtures("no_redis")
@@ -143,10 +144,20 @@ def test_an_integrity_mismatch_twice_fails_and_leaves_no_gemini_file(tmp_path: P
     kit = LegKit(tmp_path)
     kit.gemini.corrupt_next = MAX_REUPLOADS + 1
     job = kit.spooled()
+    files_when_failed: list[dict[str, Any]] = []
+    transition = kit.store.transition
+
+    def watch(job_id: str, event: Event, **kw: Any) -> Job:
+        if event is Event.FAIL:
+            files_when_failed.append(dict(kit.gemini.files))
+        return transition(job_id, event, **kw)
+
+    kit.store.transition = watch  # type: ignore[method-assign]
     kit.run()
     failed = kit.job(job.job_id)
     assert failed.state is State.FAILED and failed.error_code == ErrorCode.INTEGRITY_MISMATCH and failed.error_retryable
     assert kit.gemini.files == {} and len(kit.gemini.deleted) == 2
+    assert files_when_failed == [{}]  # the file was gone before any client could see FAILED
     assert kit.budget.held() == {}
 
 
