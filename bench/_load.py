@@ -1,7 +1,7 @@
 """HTTP/1.1 keep-alive load generator (asyncio, raw streams), run as its own process.
 
     python bench/_load.py --port P --path PATH [--conns 16] [--seconds 8] [--max-requests 1000000]
-                          [--ips unique|per-conn] [--warmup 1]
+                          [--ips unique|per-conn] [--warmup 1] [--header 'If-None-Match: "x"']
 
 Closed loop: every connection sends its next GET as soon as the previous answer is read. ``--ips unique``:
 each request carries a new X-Forwarded-For (10.x.y.z from a counter: a new simulated client every time);
@@ -32,6 +32,7 @@ async def main() -> int:
     p.add_argument("--max-requests", type=int, default=1_000_000)
     p.add_argument("--ips", choices=("unique", "per-conn"), default="unique")
     p.add_argument("--ip-offset", type=int, default=0, help="first address number (keeps runs apart)")
+    p.add_argument("--header", action="append", default=[], help="an extra request header 'Name: value'")
     a = p.parse_args()
     counter = [a.ip_offset]
     lat: list[float] = []
@@ -40,6 +41,7 @@ async def main() -> int:
     t_measure = start + a.warmup
     t_end = t_measure + a.seconds
     counted = [0]
+    extra = "".join(f"{h}\r\n" for h in a.header)
 
     async def conn(i: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", a.port)
@@ -53,7 +55,8 @@ async def main() -> int:
                     addr = ip(counter[0])
                 else:
                     addr = ip(a.ip_offset + i + 1)
-                writer.write(f"GET {a.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-For: {addr}\r\n\r\n".encode())
+                writer.write(f"GET {a.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-For: {addr}\r\n{extra}\r\n"
+                             .encode())
                 t0 = time.monotonic()
                 head = await reader.readuntil(b"\r\n\r\n")
                 lines = head.decode("latin-1").split("\r\n")

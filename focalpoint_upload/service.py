@@ -13,10 +13,12 @@ import logging
 import socket
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import redis
+import redis.asyncio
 import tornado.httpserver
 import tornado.netutil
 from dramatiq.brokers.redis import RedisBroker
@@ -36,7 +38,7 @@ from focalpoint_upload.observability.readiness import (
     spool_check,
     workers_check,
 )
-from focalpoint_upload.ratelimit import UploadLimits
+from focalpoint_upload.ratelimit.arules import AsyncUploadLimits
 
 log = logging.getLogger("focalpoint.service")
 
@@ -44,6 +46,17 @@ log = logging.getLogger("focalpoint.service")
 def redis_client(url: str) -> redis.Redis:
     """The one way every part connects to Redis: bounded timeouts, so a dead Redis is an error, not a hang."""
     return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=30)
+
+
+def async_redis_client(url: str) -> redis.asyncio.Redis:
+    """The front door's client (``redis.asyncio``), with the same bounded timeouts as :func:`redis_client`."""
+    return redis.asyncio.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=30)
+
+
+def probe_client(url: str) -> redis.Redis:
+    """What ``/readyz`` and ``/metrics`` read Redis with: a short timeout, so a stuck Redis makes them answer
+    "failing" in half a second instead of waiting for it (they run on their own small pool)."""
+    return redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
 
 
 @dataclass
@@ -102,6 +115,11 @@ class Service:
         self.workers: Any = None
         self.metrics: Metrics | None = None
         self._client: redis.Redis | None = None
+        self.store: RedisJobStore | None = None  # the sync face, for tests and tools in this process
+        self._aclient: redis.asyncio.Redis | None = None
+        self._probe: redis.Redis | None = None
+        # /metrics and /readyz never wait behind the front door's disk or dispatch pools.
+        self._observability_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="observability")
 
     def start_redis(self) -> str:
         if self.settings.redis_url is None:
@@ -135,17 +153,22 @@ class Service:
         from focalpoint_upload.actors.dispatch import DramatiqDispatcher
         from focalpoint_upload.frontdoor import Frontdoor, make_app, make_server
         from focalpoint_upload.frontdoor.upload_slots import RedisUploadSlots
+        from focalpoint_upload.jobs.astore import AsyncRedisJobStore
 
         s = self.settings
         url = self.start_redis()
         parts = connect(s, url, self.clock)
         self._client = client = parts.client
+        self.store = parts.store
+        self._aclient = aclient = async_redis_client(url)
+        self._probe = probe = probe_client(url)
         self.metrics = Metrics()
-        self.metrics.watch(JobStateCollector(lambda: count_open_jobs(client, s.redis_namespace), self.clock))
-        self.frontdoor = Frontdoor(settings=s, store=parts.store, dispatcher=DramatiqDispatcher(parts.broker),
-                                   clock=self.clock, metrics=self.metrics,
-                                   slots=RedisUploadSlots(client, s.redis_namespace),
-                                   limits=UploadLimits.from_settings(s, url, clock=self.clock))
+        self.metrics.watch(JobStateCollector(lambda: count_open_jobs(probe, s.redis_namespace), self.clock))
+        # The async face shares the sync store's layout (keys, compare-and-set writes, transition hooks).
+        self.frontdoor = Frontdoor(settings=s, store=AsyncRedisJobStore(aclient, parts.store.layout, self.clock),
+                                   dispatcher=DramatiqDispatcher(parts.broker), clock=self.clock,
+                                   metrics=self.metrics, slots=RedisUploadSlots(aclient, s.redis_namespace),
+                                   limits=AsyncUploadLimits.from_settings(s, url, clock=self.clock))
         if with_workers if with_workers is not None else s.embedded:
             from focalpoint_upload.actors.runtime import start_workers
 
@@ -162,8 +185,8 @@ class Service:
         from focalpoint_upload.frontdoor.space import outstanding, pressure_check
         from focalpoint_upload.frontdoor.uploads import upload_routes
 
-        s, client, fd = self.settings, self._client, self.frontdoor
-        assert client is not None and self.metrics is not None
+        s, client, fd = self.settings, self._probe, self.frontdoor
+        assert client is not None and self._aclient is not None and self.metrics is not None
         checks = {
             "redis": redis_check(client.ping),
             "spool": spool_check(s.spool_dir, pressure_check(s, lambda: outstanding(fd.inflight))),
@@ -174,9 +197,9 @@ class Service:
         liveness = {}
         if self.embedded is not None:  # down while its watchdog restarts it: this process cannot work
             liveness["embedded_redis"] = alive_check(self.embedded.alive, "the embedded Redis is not running")
-        return [*observability_routes(registry=self.metrics.registry, checks=checks, executor=fd.executor,
-                                      liveness=liveness),
-                *page_routes(fd), *upload_routes(fd, redis_core(fd, client))]
+        return [*observability_routes(registry=self.metrics.registry, checks=checks,
+                                      executor=self._observability_executor, liveness=liveness),
+                *page_routes(fd), *upload_routes(fd, redis_core(fd, self._aclient))]
 
     async def stop(self, grace_s: float | None = None) -> None:
         """Graceful shutdown: take no new uploads, let running ones finish within ``grace_s`` (default
@@ -202,9 +225,15 @@ class Service:
             if self.workers is not None:
                 self.workers.stop()
             if self.frontdoor is not None:
-                self.frontdoor.executor.shutdown(wait=False, cancel_futures=True)
-            if self._client is not None:
-                self._client.close()
+                self.frontdoor.shutdown()
+            self._observability_executor.shutdown(wait=False, cancel_futures=True)
+            if self._aclient is not None:
+                await self._aclient.aclose()
+            if self.frontdoor is not None and self.frontdoor.limits is not None:
+                await self.frontdoor.limits.close()
+            for c in (self._client, self._probe):
+                if c is not None:
+                    c.close()
         finally:
             if self.embedded is not None:  # whatever failed above, the private Redis never outlives us
                 self.embedded.stop()

@@ -41,7 +41,7 @@ from focalpoint_upload.frontdoor.replay import ReplayCheck
 from focalpoint_upload.frontdoor.space import next_reserved_until, outstanding, space_problem
 from focalpoint_upload.frontdoor.upload_slots import principal_key, take
 from focalpoint_upload.jobs import ErrorCode, Job, State, new_job_id
-from focalpoint_upload.jobs.spool import Spool, fail_spooling
+from focalpoint_upload.jobs.spool import Spool, afail_spooling
 from focalpoint_upload.ratelimit import Decision, render_headers
 
 if TYPE_CHECKING:
@@ -112,12 +112,12 @@ async def admit(h: UploadHandler) -> Admission:
         raise too_large(s.max_upload_bytes)  # too big even to drain: answered at once, connection closed
 
     owner = h.principal
-    existing = await fd.call(fd.store.find_by_attempt, attempt_id, owner.key)
+    existing = await fd.store.find_by_attempt(attempt_id, owner.key)
     if existing is not None and existing.state is not State.SPOOLING and not existing.ingest_failed:
         adm.existing, adm.replay = existing, ReplayCheck.for_request(headers, s.allowed_media_types)
         return adm
     if fd.limits is not None:
-        decision = await fd.call(fd.limits.check_ingest, attempt_id, owner.limit_owner)
+        decision = await fd.limits.check_ingest(attempt_id, owner.limit_owner)
         if not decision.allowed:
             adm.refusal = _rate_limited(fd, decision)
             return adm
@@ -153,7 +153,7 @@ async def admit(h: UploadHandler) -> Admission:
         return adm
     h.slots = slots  # the handler's from here: it gives them back when the request ends or is refused
     if fd.limits is not None and existing is None:  # a known attempt sent again is never a new upload
-        decision = await fd.call(fd.limits.check_new_upload, h.client_ip(), owner.limit_owner)
+        decision = await fd.limits.check_new_upload(h.client_ip(), owner.limit_owner)
         if not decision.allowed:
             adm.refusal = _rate_limited(fd, decision)
             return adm
@@ -163,7 +163,7 @@ async def admit(h: UploadHandler) -> Admission:
               bytes_total=length, file_name=parser.file_name, mime_type=parser.media_type,
               request_id=h.request_id, client_ip=h.client_ip(), spool_path=str(Spool(s.spool_dir).file(job_id)),
               owner=owner.key)
-    bound = await fd.call(fd.store.claim, job, _incomplete)
+    bound = await fd.store.claim(job, _incomplete)
     if bound is not None:  # another request claimed the attempt between our look-up and now
         adm.existing, adm.replay = bound, ReplayCheck.for_request(headers, s.allowed_media_types)
         return adm
@@ -179,7 +179,7 @@ def content_length(raw: str | None) -> int | None:
 
 async def _fail_stale(h: UploadHandler, job: Job) -> None:
     """Its front door died mid-body: fail the job, remove the dead front door's .part (if it left one)."""
-    await h.fd.call(fail_spooling, h.fd.store, job, ErrorCode.INGEST_INTERRUPTED)
+    await afail_spooling(h.fd.store, job, ErrorCode.INGEST_INTERRUPTED, h.fd.call)
 
 
 def _incomplete(job: Job) -> bool:

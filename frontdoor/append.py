@@ -16,6 +16,7 @@ its own last record), so a request that lost the upload to a newer one can never
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -84,6 +85,10 @@ class Ended:
         return self.error is None and self.offset >= (self.job.bytes_total or 0)
 
 
+async def _nothing() -> None:
+    return None
+
+
 class _Moved(Exception):
     """The record moved under us (cancelled, expired, or another request recorded): stop, record nothing."""
 
@@ -140,9 +145,11 @@ class Append:
             if error is None and w.size >= self.total:
                 return await self._complete()
             size = await w.checkpoint()
-            if size != self.recorded:
-                await self._record(size)
-            await w.close()
+            # The offset record (one round trip: the job is known) and closing the file overlap.
+            for outcome in await asyncio.gather(self._record(size) if size != self.recorded else _nothing(),
+                                                w.close(), return_exceptions=True):
+                if isinstance(outcome, BaseException):
+                    raise outcome  # both have finished: the handlers below see a closed file
             self.core.hashes.put(self.job.job_id, size, w.whole)
             return Ended(size, self.job, error)
         except LeaseLost:
@@ -168,7 +175,7 @@ class Append:
             return job.with_(bytes_received=offset, last_byte_at=fd.clock())
 
         try:
-            self.job = await fd.call(fd.store.modify, self.job.job_id, change)
+            self.job = await fd.store.modify(self.job.job_id, change, known=self.job)
         except (StaleJob, JobNotFound, IllegalTransition):
             raise _Moved() from None
         self.recorded = offset
@@ -179,15 +186,16 @@ class Append:
             raise LeaseLost()
         result = await self.writer.finish()
         try:
-            job = await fd.call(fd.store.transition, self.job.job_id, Event.SPOOL_COMPLETE, expect=State.SPOOLING,
-                                bytes_received=result.size, bytes_total=result.size, sha256=result.sha256,
-                                spool_path=str(result.path), last_byte_at=fd.clock())
+            job = await fd.store.transition(self.job.job_id, Event.SPOOL_COMPLETE, expect=State.SPOOLING,
+                                            known=self.job, bytes_received=result.size, bytes_total=result.size,
+                                            sha256=result.sha256, spool_path=str(result.path),
+                                            last_byte_at=fd.clock())
         except (StaleJob, IllegalTransition, JobNotFound):
             await fd.call(remove_spool, result.path)  # cancelled or expired meanwhile: the bytes are not wanted
             raise _Moved() from None
         self.core.hashes.drop(job.job_id)
         try:
-            await fd.call(fd.dispatcher.job_spooled, job.job_id, job.msg_gen)
+            await fd.dispatch(fd.dispatcher.job_spooled, job.job_id, job.msg_gen)
         except Exception:  # the job is safe on disk and in the store; the sweeper will send it again
             log.exception("dispatch_failed", extra={"fields": {"jobId": job.job_id}})
         return Ended(result.size, job)

@@ -76,9 +76,18 @@ class BaseHandler(tornado.web.RequestHandler):
         self.finish(json.dumps(body, separators=(",", ":")))
 
     def send_api_error(self, error: ApiError) -> None:
-        """Render ``error``: the only place an error body is written."""
+        """Render ``error`` on a clean slate (headers set so far are dropped)."""
         self.clear()
         self.set_header("X-Request-Id", self.request_id)
+        self._render(error)
+
+    def answer_refusal(self, error: ApiError) -> None:
+        """Render ``error`` keeping the headers set so far, without raising: for a hot-path refusal (a poll over
+        its limit), where Tornado's exception path and re-clearing the headers cost a tenth of the answer."""
+        self._render(error)
+
+    def _render(self, error: ApiError) -> None:
+        """The only place an error body is written."""
         for name, value in error.headers.items():
             self.set_header(name, value)
         self.write_json(error.status, error.body())

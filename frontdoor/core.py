@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import redis
+import redis.asyncio
 
 from focalpoint_upload.frontdoor.admission import ATTEMPT_ID, limit_error
 from focalpoint_upload.frontdoor.append import Append, Checksum
@@ -53,7 +53,7 @@ from focalpoint_upload.jobs import (
     new_job_id,
 )
 from focalpoint_upload.jobs.codes import MESSAGES
-from focalpoint_upload.jobs.spool import Spool, fail_spooling
+from focalpoint_upload.jobs.spool import Spool, afail_spooling
 
 log = logging.getLogger("focalpoint.frontdoor")
 LOCK_TTL_S = 6.0  # a dead front door's lease frees itself this long after its last renewal
@@ -95,7 +95,7 @@ class UploadCore:
         """Count a request on an existing upload (PATCH, HEAD, DELETE); 429 beyond the per-upload rate. Counted
         per owner: a stranger's requests for an upload URL never spend its owner's budget."""
         if self.pace is not None and len(job_id) <= 64:
-            error = await self.fd.call(self.pace.check, f"{owner}/{job_id}")
+            error = await self.pace.check(f"{owner}/{job_id}")
             if error is not None:
                 raise error
 
@@ -107,7 +107,7 @@ class UploadCore:
         if new.attempt_id is not None and not ATTEMPT_ID.match(new.attempt_id):
             raise bad_request("bad_attempt_id", "The attempt id must be 8-128 characters of A-Z a-z 0-9 _ -.")
         if new.attempt_id is not None:
-            existing = await fd.call(fd.store.find_by_attempt, new.attempt_id, new.owner)
+            existing = await fd.store.find_by_attempt(new.attempt_id, new.owner)
             if existing is not None and not existing.ingest_failed:
                 return existing, False
         if new.length is None:
@@ -124,7 +124,7 @@ class UploadCore:
         if space is not None:
             raise insufficient_storage(space)
         if fd.limits is not None:
-            decision = await fd.call(fd.limits.check_new_upload, new.client_ip, new.limit_owner)
+            decision = await fd.limits.check_new_upload(new.client_ip, new.limit_owner)
             if not decision.allowed:
                 if fd.metrics is not None:
                     fd.metrics.ratelimit_rejected(decision.policy, degraded=decision.degraded)
@@ -134,7 +134,7 @@ class UploadCore:
                   created_at=now, updated_at=now, bytes_total=new.length, file_name=new.file_name,
                   mime_type=media_type, request_id=new.request_id, client_ip=new.client_ip,
                   spool_path=str(Spool(s.spool_dir).file(job_id)), resumable=True, owner=new.owner)
-        bound = await fd.call(fd.store.claim, job, lambda j: j.ingest_failed)
+        bound = await fd.store.claim(job, lambda j: j.ingest_failed)
         if bound is not None:  # the same attempt created meanwhile by another request
             return bound, False
         return job, True
@@ -154,7 +154,7 @@ class UploadCore:
                 total = job.bytes_total or 0
                 return Offset(job, total, total, None)
             offset = await self._durable(job)
-            job = await self.fd.call(self.fd.store.get, job_id) or job  # type: ignore[arg-type]
+            job = await self.fd.store.get(job_id) or job
             return Offset(job, offset, job.bytes_total or 0, expires_at(job, self.fd.settings.upload_expiry_s))
         finally:
             await hold.release()
@@ -189,8 +189,7 @@ class UploadCore:
     async def cancel(self, job_id: str, owner: str) -> None:
         job = await self._job(job_id, Op.CANCEL, owner)
         try:
-            job = await self.fd.call(self.fd.store.transition, job_id, Event.CANCEL,
-                                     **failure(ErrorCode.CANCELLED))
+            job = await self.fd.store.transition(job_id, Event.CANCEL, known=job, **failure(ErrorCode.CANCELLED))
         except (IllegalTransition, StaleJob, JobNotFound):
             raise upload_gone("upload_gone", "The upload is finished and cannot be cancelled.") from None
         self.hashes.drop(job_id)
@@ -201,7 +200,7 @@ class UploadCore:
     # --- shared -------------------------------------------------------------------------------------------
     async def _job(self, job_id: str, op: Op, owner: str) -> Job:
         """``owner``'s upload ``job_id`` as ``op`` may see it; another owner's upload is 404 like an unknown one."""
-        job = await self.fd.call(self.fd.store.get, job_id, owner) if len(job_id) <= 64 else None
+        job = await self.fd.store.get(job_id, owner) if len(job_id) <= 64 else None
         if job is None:
             raise not_found("upload with that id")
         verdict = decide(phase_of(job, self.fd.clock(), self.fd.settings.upload_expiry_s), op)
@@ -219,7 +218,7 @@ class UploadCore:
 
     async def expire(self, job: Job) -> None:
         self.hashes.drop(job.job_id)
-        await self.fd.call(fail_spooling, self.fd.store, job, ErrorCode.UPLOAD_EXPIRED)
+        await afail_spooling(self.fd.store, job, ErrorCode.UPLOAD_EXPIRED, self.fd.call)
 
     async def _take(self, job_id: str) -> Hold:
         hold = await self.locker.take(job_id)
@@ -233,7 +232,7 @@ class UploadCore:
         if offset < job.bytes_received:
             log.warning("upload_offset_lowered", extra={"fields": {"jobId": job.job_id, "recorded":
                                                                    job.bytes_received, "onDisk": offset}})
-            await self.fd.call(self.fd.store.update, job.job_id, expect=State.SPOOLING, bytes_received=offset)
+            await self.fd.store.update(job.job_id, expect=State.SPOOLING, known=job, bytes_received=offset)
         return offset
 
 
@@ -243,8 +242,8 @@ def _sha256() -> object:
     return hashlib.sha256()
 
 
-def redis_core(fd: Frontdoor, client: redis.Redis) -> UploadCore:
+def redis_core(fd: Frontdoor, client: redis.asyncio.Redis) -> UploadCore:
     """The upload core of a front door whose leases live in ``client`` (the deployment's shared Redis)."""
     leases = UploadLeases(client, fd.settings.redis_namespace, LOCK_TTL_S)
     pace = Pace(RedisCounter(client, fd.settings.redis_namespace), fd.settings.upload_requests_per_minute, fd.clock)
-    return UploadCore(fd, Locker(leases, fd.call, LOCK_TTL_S, LOCK_WAIT_S), pace)
+    return UploadCore(fd, Locker(leases, LOCK_TTL_S, LOCK_WAIT_S), pace)

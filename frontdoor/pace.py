@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Protocol, cast
 
 import redis
+import redis.asyncio
 
 from focalpoint_upload.frontdoor.errors import ApiError
 
@@ -20,22 +21,24 @@ WINDOW_S = 60
 
 
 class RequestCounter(Protocol):
-    def hit(self, job_id: str, window: int) -> int:
+    async def hit(self, job_id: str, window: int) -> int:
         """Count one request for ``job_id`` in clock window ``window``; the window's count so far."""
 
 
 class RedisCounter:
-    def __init__(self, client: redis.Redis, namespace: str) -> None:
+    """On ``redis.asyncio``: INCR and EXPIRE pipelined, one round trip."""
+
+    def __init__(self, client: redis.asyncio.Redis, namespace: str) -> None:
         self._r, self._prefix = client, f"{namespace}:upload:rate:"
 
-    def hit(self, job_id: str, window: int) -> int:
+    async def hit(self, job_id: str, window: int) -> int:
         key = f"{self._prefix}{job_id}:{window}"
         try:
-            with self._r.pipeline(transaction=False) as pipe:
+            async with self._r.pipeline(transaction=False) as pipe:
                 pipe.incr(key)
                 pipe.expire(key, 2 * WINDOW_S)
-                count, _ = pipe.execute()
-        except redis.RedisError:
+                count, _ = await pipe.execute()
+        except (redis.RedisError, OSError):
             return 0
         return cast(int, count)
 
@@ -46,7 +49,7 @@ class MemoryCounter:
     def __init__(self) -> None:
         self.counts: dict[tuple[str, int], int] = {}
 
-    def hit(self, job_id: str, window: int) -> int:
+    async def hit(self, job_id: str, window: int) -> int:
         self.counts[(job_id, window)] = self.counts.get((job_id, window), 0) + 1
         return self.counts[(job_id, window)]
 
@@ -55,11 +58,11 @@ class Pace:
     def __init__(self, counter: RequestCounter, per_minute: int, clock: Callable[[], float]) -> None:
         self.counter, self.per_minute, self.clock = counter, per_minute, clock
 
-    def check(self, job_id: str) -> ApiError | None:
-        """None, or the 429 for one request too many on ``job_id``. Blocking (one Redis round trip)."""
+    async def check(self, job_id: str) -> ApiError | None:
+        """None, or the 429 for one request too many on ``job_id`` (one Redis round trip)."""
         now = self.clock()
         window = int(now // WINDOW_S)
-        if self.counter.hit(job_id, window) <= self.per_minute:
+        if await self.counter.hit(job_id, window) <= self.per_minute:
             return None
         retry = max(1, int((window + 1) * WINDOW_S - now) + 1)
         return ApiError(429, "rate_limited", f"Too many requests for this upload; retry in {retry} s.",

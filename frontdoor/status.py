@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from typing import Any
 
 from focalpoint_upload.frontdoor.admission import ATTEMPT_ID, limit_error
 from focalpoint_upload.frontdoor.base import BaseHandler
@@ -32,15 +33,16 @@ class StatusHandler(BaseHandler):
         attempt_id = self.get_query_argument("attemptId", "")
         if not job_id and not attempt_id:
             raise ApiError(400, "missing_id", "Give jobId or attemptId as a query parameter.")
-        # One thread hop for the limiter check and the look-up: polls are the hot path.
-        decision, job = await self.fd.call(self._lookup, self.client_ip(), job_id, attempt_id)
+        # Polls are the hot path: no thread hop; a refused poll costs one Redis round trip and no job read.
+        decision, job = await self._lookup(self.client_ip(), job_id, attempt_id)
         if decision is not None:
-            for name, value in render_headers(decision).items():
-                self.set_header(name, value)
             if not decision.allowed:
                 if self.fd.metrics is not None:
                     self.fd.metrics.ratelimit_rejected(decision.policy, degraded=decision.degraded)
-                raise limit_error(decision, "Too many status requests")
+                self.answer_refusal(limit_error(decision, "Too many status requests"))  # its headers included
+                return
+            for name, value in render_headers(decision).items():
+                self.set_header(name, value)
         if job is None:
             raise not_found("upload job with that id")
         self.set_header("Cache-Control", "no-cache")  # revalidate with the ETag every time
@@ -50,17 +52,23 @@ class StatusHandler(BaseHandler):
         doc["pollAfterMs"] = poll_after_ms(job.state, self.fd.clock() - job.updated_at)
         self.write(json.dumps(doc, separators=(",", ":")))
 
-    def _lookup(self, ip: str, job_id: str, attempt_id: str) -> tuple[Decision | None, Job | None]:
-        """Blocking: check the poll limit, and only if allowed read the job (a refused poll costs one call)."""
+    async def _lookup(self, ip: str, job_id: str, attempt_id: str) -> tuple[Decision | None, Job | None]:
+        """Check the poll limit, and only if allowed read the job: a poll already over the limit costs one
+        round trip and reads no job; an allowed one reads the job alongside the limiter's counting step."""
         owner = self.principal
-        decision = self.fd.limits.check_status(ip, owner.limit_owner) if self.fd.limits is not None else None
-        if decision is not None and not decision.allowed:
-            return decision, None
+        if self.fd.limits is None:
+            return None, await self._read(job_id, attempt_id)
+        decision, job = await self.fd.limits.check_status_then(ip, owner.limit_owner,
+                                                              lambda: self._read(job_id, attempt_id))
+        return decision, job if decision.allowed else None
+
+    async def _read(self, job_id: str, attempt_id: str) -> Job | None:
+        owner = self.principal
         if job_id:
-            return decision, self.fd.store.get(job_id, owner.key) if len(job_id) <= 64 else None
-        job = self.fd.store.find_by_attempt(attempt_id, owner.key) if ATTEMPT_ID.match(attempt_id) else None
+            return await self.fd.store.get(job_id, owner.key) if len(job_id) <= 64 else None
+        job = await self.fd.store.find_by_attempt(attempt_id, owner.key) if ATTEMPT_ID.match(attempt_id) else None
         # An attempt whose upload never completed is free: nothing to attach to, send it (again).
-        return decision, None if job is None or job.ingest_failed else job
+        return None if job is None or job.ingest_failed else job
 
     def set_default_headers(self) -> None:
         pass  # no "no-store" here: the ETag is the point
@@ -72,19 +80,18 @@ class StatusHandler(BaseHandler):
 
 class CancelHandler(BaseHandler):
     async def delete(self, job_id: str) -> None:
-        job = await self.fd.call(self.fd.store.get, job_id, self.principal.key)
+        job = await self.fd.store.get(job_id, self.principal.key)
         if job is None:
             raise not_found("upload job with that id")
         was_spooling = job.state == State.SPOOLING
         try:
             if job.state == State.ACTIVE:  # delete the Gemini file (the cancel actor does it, or the sweeper)
-                job = await self.fd.call(self.fd.store.transition, job_id, Event.DELETE, expect=State.ACTIVE,
-                                         deleted_at=self.fd.clock())
+                job = await self.fd.store.transition(job_id, Event.DELETE, expect=State.ACTIVE, known=job,
+                                                     deleted_at=self.fd.clock())
             else:
-                job = await self.fd.call(self.fd.store.transition, job_id, Event.CANCEL,
-                                         **failure(ErrorCode.CANCELLED))
+                job = await self.fd.store.transition(job_id, Event.CANCEL, known=job, **failure(ErrorCode.CANCELLED))
         except (IllegalTransition, StaleJob):
-            current = await self.fd.call(self.fd.store.get, job_id)
+            current = await self.fd.store.get(job_id)
             state = current.state if current else State.CANCELLED
             raise ApiError(409, "job_final", f"The job is {state} and cannot be cancelled or deleted.",
                            state=str(state)) from None
@@ -93,7 +100,7 @@ class CancelHandler(BaseHandler):
         if job.spool_path and not was_spooling:
             await self.fd.call(remove_spool, job.spool_path)
         try:
-            await self.fd.call(self.fd.dispatcher.job_cancelled, job_id)
+            await self.fd.dispatch(self.fd.dispatcher.job_cancelled, job_id)
         except Exception as exc:  # the job is cancelled; the sweeper and the actors' state checks clean up after it
             log.warning("cancel_dispatch_failed", exc_info=exc, extra={"fields": {"jobId": job_id}})
         self.write_json(200, job.public())
@@ -128,7 +135,7 @@ class RetryHandler(BaseHandler):
     """
 
     async def post(self, job_id: str) -> None:
-        job = await self.fd.call(self.fd.store.get, job_id, self.principal.key)
+        job = await self.fd.store.get(job_id, self.principal.key)
         if job is None:
             raise not_found("upload job with that id")
         expired, code = job.state == State.EXPIRED, ErrorCode.parse(job.error_code)
@@ -139,16 +146,16 @@ class RetryHandler(BaseHandler):
         if not job.spool_path or not await self.fd.call(os.path.exists, job.spool_path):
             raise ApiError(410, "spool_gone", "The uploaded file is no longer kept; upload it again.")
         try:
-            job = await self.fd.call(
-                self.fd.store.transition, job_id, Event.RETRY, expect=job.state, error_code=None,
-                error_message=None, error_retryable=None, attempts=0, last_error=None, gemini_file_name=None,
-                gemini_file_uri=None, gemini_expires_at=None, deadline_at=None, polls=0,
-                retried_at=self.fd.clock(), integrity_retries=0, sha256_verified=None, waiting=None,
-                waiting_since=None, waited_s=0.0, expired_at=None, **({"bytes_uploaded": 0} if expired else {}))
-            job = await self.fd.call(self.fd.store.modify, job_id, _new_message_generation)
+            reset: dict[str, Any] = {"bytes_uploaded": 0} if expired else {}
+            job = await self.fd.store.transition(
+                job_id, Event.RETRY, expect=job.state, known=job, error_code=None, error_message=None,
+                error_retryable=None, attempts=0, last_error=None, gemini_file_name=None, gemini_file_uri=None,
+                gemini_expires_at=None, deadline_at=None, polls=0, retried_at=self.fd.clock(), integrity_retries=0,
+                sha256_verified=None, waiting=None, waiting_since=None, waited_s=0.0, expired_at=None, **reset)
+            job = await self.fd.store.modify(job_id, _new_message_generation, known=job)
         except (IllegalTransition, StaleJob):
             raise ApiError(409, "not_retryable", "The job changed meanwhile; look at its status.") from None
-        await self.fd.call(self.fd.dispatcher.job_spooled, job.job_id, job.msg_gen)
+        await self.fd.dispatch(self.fd.dispatcher.job_spooled, job.job_id, job.msg_gen)
         self.set_header("Location", f"/api/upload/status?jobId={job.job_id}")
         self.write_json(202, job.public())
 

@@ -258,11 +258,10 @@ class UploadHandler(StreamingHandler):
         self.access.file_bytes = result.size
         self.spool = None  # finished: nothing to clean up any more
         try:
-            job = await self.fd.call(
-                self.fd.store.transition, job.job_id, Event.SPOOL_COMPLETE, expect=State.SPOOLING,
-                bytes_received=result.size, bytes_total=result.size, sha256=result.sha256,
-                spool_path=str(result.path), last_byte_at=self.access.last_byte_at,
-                file_name=adm.parser.file_name if adm.parser else None,
+            job = await self.fd.store.transition(
+                job.job_id, Event.SPOOL_COMPLETE, expect=State.SPOOLING, known=adm.job, bytes_received=result.size,
+                bytes_total=result.size, sha256=result.sha256, spool_path=str(result.path),
+                last_byte_at=self.access.last_byte_at, file_name=adm.parser.file_name if adm.parser else None,
                 mime_type=adm.parser.media_type if adm.parser else None)
         except (StaleJob, IllegalTransition, JobNotFound):
             # Cancelled while streaming: the bytes are not wanted any more.
@@ -270,7 +269,7 @@ class UploadHandler(StreamingHandler):
             self.send_api_error(ApiError(409, "job_cancelled", "The upload was cancelled while it streamed."))
             return
         try:
-            await self.fd.call(self.fd.dispatcher.job_spooled, job.job_id, job.msg_gen)
+            await self.fd.dispatch(self.fd.dispatcher.job_spooled, job.job_id, job.msg_gen)
         except Exception:  # the job is safe on disk and in the store; the sweeper will send it again
             log.exception("dispatch_failed", extra={"fields": {"jobId": job.job_id}})
         self.set_header("Location", f"/api/upload/status?jobId={job.job_id}")
@@ -287,7 +286,7 @@ class UploadHandler(StreamingHandler):
 
     async def _answer_existing(self, job_id: str) -> None:
         """Answer a drained request for an attempt that already has a job: replay it, or 409 if still streaming."""
-        job = await self.fd.call(self.fd.store.get, job_id)
+        job = await self.fd.store.get(job_id)
         replay = self.admission.replay if self.admission is not None else None
         answer = replay_or_conflict(job, self.fd.settings, self.fd.clock(), replay)
         if isinstance(answer, ApiError):
@@ -319,8 +318,7 @@ class UploadHandler(StreamingHandler):
         if job_code is None:
             return
         try:
-            await self.fd.call(self.fd.store.transition, job_id, Event.FAIL, expect=State.SPOOLING,
-                               **failure(job_code, message))
+            await self.fd.store.transition(job_id, Event.FAIL, expect=State.SPOOLING, **failure(job_code, message))
         except (StaleJob, IllegalTransition, JobNotFound):
             pass  # cancelled or failed by someone else already
         except StoreUnavailable:
@@ -418,8 +416,9 @@ class UploadHandler(StreamingHandler):
         try:
             if adm is None or adm.job is None or spool is None or self.body_done:
                 return
-            await self.fd.call(self.fd.store.update, adm.job.job_id, expect=State.SPOOLING,
-                               bytes_received=spool.size, last_byte_at=self.access.last_byte_at)
+            # The record it returns is the one the next write starts from (``known``: one round trip).
+            adm.job = await self.fd.store.update(adm.job.job_id, expect=State.SPOOLING, known=adm.job,
+                                                 bytes_received=spool.size, last_byte_at=self.access.last_byte_at)
         except (StaleJob, JobNotFound):
             if adm is not None and adm.job is not None and self.spool is spool and not self.body_done:
                 # Cancelled (on any front door): drop the spool and drain; the job is final already.

@@ -7,7 +7,7 @@ already holds its cap nothing is taken. The holder renews its lease while it str
 slots when their leases expire (:data:`LEASE_S`). Because the sets live in the shared Redis, the cap holds across
 every front door of a deployment.
 
-- :class:`RedisUploadSlots` is the real adapter (sync redis-py: run it in the front door's executor); a Redis
+- :class:`RedisUploadSlots` is the real adapter (``redis.asyncio``: one round trip per call, no thread); a Redis
   error becomes :class:`~jobs.StoreUnavailable` (the job store is the same Redis, so the upload could not go on).
 - :class:`MemoryUploadSlots` is its in-memory twin (one process), for unit tests.
 - :func:`principal_key` is the one place that says who the request's principal is.
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 import redis
+import redis.asyncio
 
 from focalpoint_upload.frontdoor.errors import ApiError, too_many_uploads
 from focalpoint_upload.jobs import StoreUnavailable
@@ -47,14 +48,14 @@ class SlotKey:
 
 
 class UploadSlots(Protocol):
-    def acquire(self, keys: Sequence[SlotKey], token: str, now: float) -> SlotKey | None:
+    async def acquire(self, keys: Sequence[SlotKey], token: str, now: float) -> SlotKey | None:
         """Take a slot on every key for ``token`` until ``now + LEASE_S``; None, or the first key at its cap
         (then nothing was taken). Taking again with the same token renews it."""
 
-    def renew(self, keys: Sequence[SlotKey], token: str, now: float) -> None:
+    async def renew(self, keys: Sequence[SlotKey], token: str, now: float) -> None:
         """Push the lease of ``token`` to ``now + LEASE_S`` where it is still held."""
 
-    def release(self, keys: Sequence[SlotKey], token: str) -> None:
+    async def release(self, keys: Sequence[SlotKey], token: str) -> None:
         """Give the slots of ``token`` back (nothing happens where it holds none)."""
 
 
@@ -91,7 +92,7 @@ return 0
 
 
 class RedisUploadSlots:
-    def __init__(self, client: redis.Redis, namespace: str) -> None:
+    def __init__(self, client: redis.asyncio.Redis, namespace: str) -> None:
         self._client = client
         self._prefix = f"{namespace}:uploads:concurrent"
         self._acquire = client.register_script(_ACQUIRE)
@@ -99,44 +100,45 @@ class RedisUploadSlots:
     def _name(self, key: SlotKey) -> str:
         return f"{self._prefix}:{key.kind}:{key.key}"
 
-    def acquire(self, keys: Sequence[SlotKey], token: str, now: float) -> SlotKey | None:
+    async def acquire(self, keys: Sequence[SlotKey], token: str, now: float) -> SlotKey | None:
         if not keys:
             return None
         try:
-            over = int(self._acquire(keys=[self._name(k) for k in keys],
-                                     args=[now, token, now + LEASE_S, int(LEASE_S * 2000), *(k.cap for k in keys)]))
-        except redis.RedisError as exc:
+            over = int(await self._acquire(keys=[self._name(k) for k in keys],
+                                           args=[now, token, now + LEASE_S, int(LEASE_S * 2000),
+                                                 *(k.cap for k in keys)]))
+        except (redis.RedisError, OSError) as exc:
             raise StoreUnavailable(f"upload slots: {exc}") from exc
         return keys[over - 1] if over else None
 
-    def renew(self, keys: Sequence[SlotKey], token: str, now: float) -> None:
+    async def renew(self, keys: Sequence[SlotKey], token: str, now: float) -> None:
         try:
-            with self._client.pipeline(transaction=False) as pipe:
+            async with self._client.pipeline(transaction=False) as pipe:
                 for k in keys:
                     pipe.zadd(self._name(k), {token: now + LEASE_S}, xx=True)
                     pipe.pexpire(self._name(k), int(LEASE_S * 2000))
-                pipe.execute()
-        except redis.RedisError as exc:
+                await pipe.execute()
+        except (redis.RedisError, OSError) as exc:
             raise StoreUnavailable(f"upload slots: {exc}") from exc
 
-    def release(self, keys: Sequence[SlotKey], token: str) -> None:
+    async def release(self, keys: Sequence[SlotKey], token: str) -> None:
         try:
-            with self._client.pipeline(transaction=False) as pipe:
+            async with self._client.pipeline(transaction=False) as pipe:
                 for k in keys:
                     pipe.zrem(self._name(k), token)
-                pipe.execute()
-        except redis.RedisError as exc:
+                await pipe.execute()
+        except (redis.RedisError, OSError) as exc:
             raise StoreUnavailable(f"upload slots: {exc}") from exc
 
 
 class MemoryUploadSlots:
-    """The same contract in one process (thread-safe)."""
+    """The same contract in one process (thread-safe; the lock also serves the sync ``held`` used by tests)."""
 
     def __init__(self) -> None:
         self._leases: dict[tuple[str, str], dict[str, float]] = {}
         self._lock = threading.Lock()
 
-    def acquire(self, keys: Sequence[SlotKey], token: str, now: float) -> SlotKey | None:
+    async def acquire(self, keys: Sequence[SlotKey], token: str, now: float) -> SlotKey | None:
         with self._lock:
             for k in keys:
                 held = self._leases.setdefault((k.kind, k.key), {})
@@ -148,14 +150,14 @@ class MemoryUploadSlots:
                 self._leases[(k.kind, k.key)][token] = now + LEASE_S
             return None
 
-    def renew(self, keys: Sequence[SlotKey], token: str, now: float) -> None:
+    async def renew(self, keys: Sequence[SlotKey], token: str, now: float) -> None:
         with self._lock:
             for k in keys:
                 held = self._leases.get((k.kind, k.key), {})
                 if token in held:
                     held[token] = now + LEASE_S
 
-    def release(self, keys: Sequence[SlotKey], token: str) -> None:
+    async def release(self, keys: Sequence[SlotKey], token: str) -> None:
         with self._lock:
             for k in keys:
                 self._leases.get((k.kind, k.key), {}).pop(token, None)
@@ -178,7 +180,7 @@ async def take(fd: Frontdoor, principal: str, client_ip: str) -> Held | ApiError
     s = fd.settings
     held = Held(slot_keys(principal, client_ip, s.max_uploads_per_principal, s.max_uploads_per_ip),
                 uuid.uuid4().hex)  # never a client-chosen id: a shared token would share one slot
-    over = await fd.call(fd.slots.acquire, held.keys, held.token, fd.clock())
+    over = await fd.slots.acquire(held.keys, held.token, fd.clock())
     if over is not None:
         if fd.metrics is not None:
             fd.metrics.ratelimit_rejected(f"concurrent_{over.kind}", degraded=False)
@@ -191,7 +193,7 @@ async def give_back(fd: Frontdoor, held: Held | None) -> None:
     if held is None or not held.keys:
         return
     try:
-        await fd.call(fd.slots.release, held.keys, held.token)
+        await fd.slots.release(held.keys, held.token)
     except StoreUnavailable:
         log.warning("upload_slots_release_failed", extra={"fields": {"expiresInS": LEASE_S}})
 
@@ -201,6 +203,6 @@ async def keep(fd: Frontdoor, held: Held | None) -> None:
     if held is None or not held.keys:
         return
     try:
-        await fd.call(fd.slots.renew, held.keys, held.token, fd.clock())
+        await fd.slots.renew(held.keys, held.token, fd.clock())
     except StoreUnavailable:
         log.warning("upload_slots_renew_failed", extra={"fields": {}})

@@ -16,11 +16,19 @@ import secrets
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Protocol, cast
+from typing import Protocol
 
 import redis
 
 from focalpoint_upload.jobs.errors import StoreUnavailable
+
+# KEYS: the lease. ARGV: token, ttl in ms (renew) or 0 (release). 1 if the lease was ours (renewed or deleted),
+# else 0. One round trip, atomic; shared by the front door's async locker (``frontdoor.locker``).
+IF_OURS = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) else redis.call('DEL', KEYS[1]) end
+return 1
+"""
 
 
 def _wait(done: threading.Event, seconds: float) -> bool:
@@ -37,6 +45,7 @@ class Leases:
         self._ns = namespace
         self._ttl_ms = int(ttl_s * 1000)
         self._wait = wait
+        self._if_ours_script = client.register_script(IF_OURS)
 
     def _key(self, job_id: str) -> str:
         return f"{self._ns}:lease:{job_id}"
@@ -98,24 +107,8 @@ class Leases:
             raise StoreUnavailable(str(exc)) from exc
 
     def _if_ours(self, job_id: str, token: str, *, renew: bool) -> bool:
-        key = self._key(job_id)
         try:
-            with self._r.pipeline() as pipe:
-                try:
-                    pipe.watch(key)  # type: ignore[no-untyped-call]
-                    current = cast(bytes | None, pipe.get(key))
-                    if current is None or current.decode() != token:
-                        pipe.reset()
-                        return False
-                    pipe.multi()
-                    if renew:
-                        pipe.pexpire(key, self._ttl_ms)
-                    else:
-                        pipe.delete(key)
-                    pipe.execute()
-                    return True
-                except redis.WatchError:
-                    return False
+            return bool(self._if_ours_script(keys=[self._key(job_id)], args=[token, self._ttl_ms if renew else 0]))
         except redis.RedisError as exc:
             raise StoreUnavailable(str(exc)) from exc
 

@@ -16,15 +16,19 @@ front door).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from focalpoint_upload.jobs.codes import ErrorCode, failure
 from focalpoint_upload.jobs.errors import IllegalTransition, JobNotFound, StaleJob
 from focalpoint_upload.jobs.machine import Event, State
 from focalpoint_upload.jobs.record import Job
 from focalpoint_upload.jobs.store import JobStore
+
+if TYPE_CHECKING:
+    from focalpoint_upload.jobs.astore import AsyncJobStore
 
 PART = ".part"
 # What may be a job's file in the spool directory (job ids are URL-safe base64; see jobs.record.new_job_id).
@@ -97,4 +101,18 @@ def fail_spooling(store: JobStore, job: Job, code: ErrorCode) -> Job | None:
         Spool.remove_part(job.spool_path)
         return None
     Spool.remove(failed.spool_path)
+    return failed
+
+
+async def afail_spooling(store: AsyncJobStore, job: Job, code: ErrorCode,
+                         disk: Callable[..., Awaitable[object]]) -> Job | None:
+    """:func:`fail_spooling` for the front door: the same step on the async store face, the file removal run
+    through ``disk`` (the front door's disk pool, e.g. ``fd.call``) so the IOLoop never blocks on the disk."""
+    assert code.ingest, code
+    try:
+        failed = await store.transition(job.job_id, Event.FAIL, expect=State.SPOOLING, known=job, **failure(code))
+    except (StaleJob, IllegalTransition, JobNotFound):
+        await disk(Spool.remove_part, job.spool_path)
+        return None
+    await disk(Spool.remove, failed.spool_path)
     return failed

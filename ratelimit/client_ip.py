@@ -19,6 +19,7 @@ or host is normally given a whole /64 and could otherwise rotate through address
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Literal
@@ -74,6 +75,7 @@ def ip_key(ip: str) -> str:
     return str(address)
 
 
+@functools.lru_cache(maxsize=4096)  # pure, and on every request twice (client_ip, ip_key): a few % of a poll
 def parse_address(text: str) -> Address | None:
     """A bare IP address, normalised (zone dropped, IPv4-mapped as IPv4); None if ``text`` is not one."""
     text = text.strip()

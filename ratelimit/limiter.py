@@ -49,11 +49,7 @@ class RateLimiter:
             raise ValueError("degraded_retry_after must be at least 1")
         self._store = WindowStore(storage_uri, namespace, timeout=timeout)
         self._clock = clock
-        self._cooldown = cooldown
-        self._degraded_retry_after = degraded_retry_after
-        self._lock = threading.Lock()
-        self._down_until = float("-inf")
-        self._down_error = ""
+        self._health = Health(cooldown, degraded_retry_after)
 
     def hit(self, policy: Policy, *key: str) -> Decision:
         """Count one request for ``key`` under ``policy`` if the limit allows it, and say whether it does.
@@ -62,19 +58,19 @@ class RateLimiter:
         first (a full window is denied without writing), then ``limits`` counts the hit atomically; ``remaining``
         is that reading plus this hit, so concurrent hits in between may make it a little optimistic.
         """
-        parts = _parts(policy, key)
+        parts = parts_of(policy, key)
         now = self._clock()
-        if (skipped := self._skip(policy, now)) is not None:
+        if (skipped := self._health.skip(policy, now)) is not None:
             return skipped
         try:
             window = self._store.window(policy.item, parts)
             if window.allows(policy.limit):
                 if self._store.acquire(policy.item, parts):
-                    return _decision(policy, window.after_hit(), now, allowed=True)
+                    return decision(policy, window.after_hit(), now, allowed=True)
                 window = self._store.window(policy.item, parts)  # lost a race to another hit: re-read
-            return _decision(policy, window, now, allowed=False)
+            return decision(policy, window, now, allowed=False)
         except StorageUnavailable as exc:
-            return self._failed(policy, now, exc)
+            return self._health.failed(policy, now, exc)
 
     def peek(self, policy: Policy, *key: str) -> Decision:
         """What a :meth:`hit` would answer now, without counting anything (``allowed``: a hit would pass).
@@ -82,42 +78,58 @@ class RateLimiter:
         Never changes a count: safe for replays and for reading the state to render headers. (On Redis the
         read may roll an expired current window over to "previous", the same bookkeeping a hit would do.)
         """
-        parts = _parts(policy, key)
+        parts = parts_of(policy, key)
         now = self._clock()
-        if (skipped := self._skip(policy, now)) is not None:
+        if (skipped := self._health.skip(policy, now)) is not None:
             return skipped
         try:
             window = self._store.window(policy.item, parts)
         except StorageUnavailable as exc:
-            return self._failed(policy, now, exc)
-        return _decision(policy, window, now, allowed=window.allows(policy.limit))
+            return self._health.failed(policy, now, exc)
+        return decision(policy, window, now, allowed=window.allows(policy.limit))
 
     def reset(self, policy: Policy, *key: str) -> None:
         """Forget the counters of ``key`` under ``policy``. Raises :class:`~ratelimit.StorageUnavailable`."""
-        self._store.clear(policy.item, _parts(policy, key))
+        self._store.clear(policy.item, parts_of(policy, key))
 
     def close(self) -> None:
         """Release the storage's connections."""
         self._store.close()
 
-    def _skip(self, policy: Policy, now: float) -> Decision | None:
+
+
+class Health:
+    """The storage's cool-down after a failure and the degraded decisions: shared by the sync limiter and the
+    async one (``ratelimit.alimiter``). Thread-safe."""
+
+    def __init__(self, cooldown: float, degraded_retry_after: int) -> None:
+        if degraded_retry_after < 1:
+            raise ValueError("degraded_retry_after must be at least 1")
+        self._cooldown = cooldown
+        self._degraded_retry_after = degraded_retry_after
+        self._lock = threading.Lock()
+        self._down_until = float("-inf")
+        self._down_error = ""
+
+    def skip(self, policy: Policy, now: float) -> Decision | None:
+        """The degraded decision while the storage cools down after a failure; None: try the storage."""
+        if now >= self._down_until:  # the common case, without the lock
+            return None
         with self._lock:
-            if now >= self._down_until:
-                return None
             error = self._down_error
         log.debug("ratelimit_degraded", extra={"fields": {
             "policy": policy.name, "fail_open": policy.fail_open, "error": error, "cooldown": True}})
-        return self._degraded(policy, now)
+        return self.degraded(policy, now)
 
-    def _failed(self, policy: Policy, now: float, exc: StorageUnavailable) -> Decision:
+    def failed(self, policy: Policy, now: float, exc: StorageUnavailable) -> Decision:
         with self._lock:
             self._down_until = now + self._cooldown
             self._down_error = str(exc)
         log.warning("ratelimit_degraded", extra={"fields": {
             "policy": policy.name, "fail_open": policy.fail_open, "error": str(exc), "cooldown": False}})
-        return self._degraded(policy, now)
+        return self.degraded(policy, now)
 
-    def _degraded(self, policy: Policy, now: float) -> Decision:
+    def degraded(self, policy: Policy, now: float) -> Decision:
         if policy.fail_open:
             return Decision(allowed=True, policy=policy.name, limit=policy.limit, window=policy.window,
                             remaining=policy.limit, reset=now, reset_after=0, retry_after=0, degraded=True)
@@ -126,12 +138,12 @@ class RateLimiter:
                         remaining=0, reset=now + wait, reset_after=wait, retry_after=wait, degraded=True)
 
 
-def _parts(policy: Policy, key: tuple[str, ...]) -> tuple[str, ...]:
+def parts_of(policy: Policy, key: tuple[str, ...]) -> tuple[str, ...]:
     """The storage identifiers: the policy's name, then the caller's key parts (escaped, at least one)."""
     return (policy.name, *key_parts(key))
 
 
-def _decision(policy: Policy, window: Window, now: float, *, allowed: bool) -> Decision:
+def decision(policy: Policy, window: Window, now: float, *, allowed: bool) -> Decision:
     """The decision for ``window`` (already including this hit when allowed) at ``now``."""
     if allowed:
         delay = window.seconds_until_freed()

@@ -73,15 +73,8 @@ class UploadLimits:
         if not url:
             raise ConfigurationError("no Redis URL for the rate limiter (start the embedded Redis first)")
         limiter = RateLimiter(storage_uri(url), settings.redis_namespace, clock, timeout=timeout)
-        return cls(
-            limiter,
-            ingest=Policy("ingest", settings.limit_ingest_per_attempt, fail_open=settings.ratelimit_fail_open_uploads),
-            new_uploads=Policy("uploads", settings.limit_new_uploads_per_ip,
-                               fail_open=settings.ratelimit_fail_open_uploads),
-            status=Policy("status", settings.limit_status_per_ip, fail_open=settings.ratelimit_fail_open_status),
-            trusted_proxies=settings.trusted_proxies,
-            forwarding_header=settings.forwarded_header,
-        )
+        return cls(limiter, **policies(settings), trusted_proxies=settings.trusted_proxies,
+                   forwarding_header=settings.forwarded_header)
 
     def client_ip(self, peer: str, headers: HeaderSource) -> str:
         """The client address for a request from ``peer`` (see :func:`ratelimit.client_ip.client_ip`)."""
@@ -89,37 +82,47 @@ class UploadLimits:
 
     def check_status(self, ip: str, owner: str | None = None) -> Decision:
         """Count one status poll against ``ip`` (of ``owner``)."""
-        return self.limiter.hit(self.status, *_scoped(owner, ip_key(ip)))
+        return self.limiter.hit(self.status, *scoped(owner, ip_key(ip)))
 
     def peek_status(self, ip: str, owner: str | None = None) -> Decision:
         """The status limit for ``ip`` (of ``owner``) without counting."""
-        return self.limiter.peek(self.status, *_scoped(owner, ip_key(ip)))
+        return self.limiter.peek(self.status, *scoped(owner, ip_key(ip)))
 
     def check_ingest(self, attempt_id: str, owner: str | None = None) -> Decision:
         """Count one upload request for ``owner``'s ``attempt_id`` (never for a replay of a completed spool)."""
-        return self.limiter.hit(self.ingest, *_scoped(owner, attempt_id))
+        return self.limiter.hit(self.ingest, *scoped(owner, attempt_id))
 
     def peek_ingest(self, attempt_id: str, owner: str | None = None) -> Decision:
         """The per-attempt limit for ``owner``'s ``attempt_id`` without counting (for replays)."""
-        return self.limiter.peek(self.ingest, *_scoped(owner, attempt_id))
+        return self.limiter.peek(self.ingest, *scoped(owner, attempt_id))
 
     def check_new_upload(self, ip: str, owner: str | None = None) -> Decision:
         """Count one new attemptId against ``owner`` (if given; else against ``ip``): only for an attempt that
         has no job yet."""
-        return self.limiter.hit(self.new_uploads, *_new_upload_key(owner, ip))
+        return self.limiter.hit(self.new_uploads, *new_upload_key(owner, ip))
 
     def peek_new_upload(self, ip: str, owner: str | None = None) -> Decision:
         """The new-uploads limit for ``owner`` (or ``ip``) without counting."""
-        return self.limiter.peek(self.new_uploads, *_new_upload_key(owner, ip))
+        return self.limiter.peek(self.new_uploads, *new_upload_key(owner, ip))
 
     def close(self) -> None:
         self.limiter.close()
 
 
-def _scoped(owner: str | None, key: str) -> tuple[str, ...]:
+def policies(settings: Settings) -> dict[str, Policy]:
+    """The service's three policies, by the keyword the limits classes take them under."""
+    return {
+        "ingest": Policy("ingest", settings.limit_ingest_per_attempt, fail_open=settings.ratelimit_fail_open_uploads),
+        "new_uploads": Policy("uploads", settings.limit_new_uploads_per_ip,
+                              fail_open=settings.ratelimit_fail_open_uploads),
+        "status": Policy("status", settings.limit_status_per_ip, fail_open=settings.ratelimit_fail_open_status),
+    }
+
+
+def scoped(owner: str | None, key: str) -> tuple[str, ...]:
     # Two parts for an owner's key, one for the anonymous owner's: the same counters as before owners existed.
     return (key,) if owner is None else (owner, key)
 
 
-def _new_upload_key(owner: str | None, ip: str) -> tuple[str, ...]:
+def new_upload_key(owner: str | None, ip: str) -> tuple[str, ...]:
     return (owner,) if owner is not None else (ip_key(ip),)  # an owner key ("u:...") is never an address

@@ -29,7 +29,7 @@ def test_a_spooled_job_whose_message_was_lost_is_picked_up_by_the_sweeper(make_p
     path = settings.spool_dir / job_id
     path.write_bytes(data)
     long_ago = time.time() - 3600
-    store = svc.frontdoor.store
+    store = svc.store
     store.claim(Job(job_id=job_id, attempt_id=attempt_id(), state=State.SPOOLED, created_at=time.time(),
                     updated_at=long_ago, bytes_received=len(data), bytes_total=len(data), mime_type="video/mp4",
                     sha256=hashlib.sha256(data).hexdigest(), spool_path=str(path)))
@@ -79,16 +79,16 @@ def test_retry_refuses_failed_ingests_and_lost_spools(make_pipeline: Any, emulat
     svc = make_pipeline(spool_retention_failed_s=3600.0)
     r = upload_raw(svc.port, 1 * MiB, attempt_id())
     wait_state(svc.port, r.json["jobId"], {"FAILED"})
-    Path(svc.frontdoor.store.get(r.json["jobId"]).spool_path).unlink()
+    Path(svc.store.get(r.json["jobId"]).spool_path).unlink()
     gone = request(svc.port, "POST", f"/api/upload/{r.json['jobId']}/retry")
     assert gone.status == 410 and gone.json["error"]["code"] == "spool_gone"
     assert request(svc.port, "POST", "/api/upload/nosuchjob/retry").status == 404
     att = attempt_id()
     up = PartialUpload(svc.port, 4 * MiB, att)
     up.send(1 * MiB)
-    job = wait_for(lambda: svc.frontdoor.store.find_by_attempt(att))
+    job = wait_for(lambda: svc.store.find_by_attempt(att))
     up.close()
-    wait_for(lambda: svc.frontdoor.store.get(job.job_id).state == "FAILED")
+    wait_for(lambda: svc.store.get(job.job_id).state == "FAILED")
     refused = request(svc.port, "POST", f"/api/upload/{job.job_id}/retry")
     assert refused.status == 409 and refused.json["error"]["code"] == "not_retryable"
 
@@ -111,7 +111,7 @@ def test_graceful_shutdown_lets_running_uploads_finish_and_refuses_new_ones(make
     up.close()
     stopper.join(30)
     assert answer.startswith(b"HTTP/1.1 202"), answer[:100]
-    job = svc.frontdoor.store.find_by_attempt(att)
+    job = svc.store.find_by_attempt(att)
     assert job.state == "SPOOLED"  # the next start (or another worker) continues from here
 
 
@@ -120,11 +120,11 @@ def test_graceful_shutdown_cuts_uploads_that_outlast_the_grace(make_service: Any
     att = attempt_id()
     up = PartialUpload(svc.port, 6 * MiB, att)
     up.send(2 * MiB)
-    job = wait_for(lambda: svc.frontdoor.store.find_by_attempt(att))
+    job = wait_for(lambda: svc.store.find_by_attempt(att))
     svc.stop()
     up.close()
-    failed = svc.frontdoor.store.get(job.job_id)
+    failed = svc.store.get(job.job_id)
     assert failed.state == "FAILED" and failed.error_code == "client_aborted"
-    assert svc.frontdoor.store.find_by_attempt(att).ingest_failed  # the client sends the attempt again
+    assert svc.store.find_by_attempt(att).ingest_failed  # the client sends the attempt again
     assert list(svc.service.settings.spool_dir.iterdir()) == []
 

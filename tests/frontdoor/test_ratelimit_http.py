@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from focalpoint_upload.config.parse import network
 from focalpoint_upload.ratelimit import UploadLimits
+from focalpoint_upload.ratelimit.arules import AsyncUploadLimits
 from tests.helpers.http import PartialUpload, answer_after_whole_body, attempt_id, request, upload_raw
 from tests.helpers.service import RunningService
 from tests.helpers.wait import wait_for
@@ -20,7 +21,7 @@ def test_third_request_for_one_attempt_within_a_minute_is_429(service: RunningSe
     att = attempt_id()
     first = PartialUpload(service.port, 8 * MiB, att)
     first.send(1 * MiB)
-    wait_for(lambda: service.frontdoor.store.find_by_attempt(att))
+    wait_for(lambda: service.store.find_by_attempt(att))
     second = upload_raw(service.port, 1000, att)
     assert second.status == 409
     third = upload_raw(service.port, 1000, att)
@@ -39,7 +40,9 @@ def test_replays_are_never_counted(service: RunningService) -> None:
     for _ in range(6):
         r = upload_raw(service.port, 1000, att)
         assert r.status == 200 and r.headers["idempotent-replayed"] == "true"
-    assert service.frontdoor.limits.peek_ingest(att).remaining == 1
+    counters = UploadLimits.from_settings(service.service.settings, service.service.redis_url)  # same Redis keys
+    assert counters.peek_ingest(att).remaining == 1
+    counters.close()
 
 
 def test_new_uploads_per_ip_are_limited_but_retries_of_an_attempt_are_not(make_service) -> None:  # type: ignore[no-untyped-def]
@@ -84,7 +87,7 @@ def test_a_429_upload_is_answered_after_its_body_so_a_proxy_passes_it_on(make_se
 def test_redis_unreachable_fails_open_for_status_and_closed_for_uploads(make_service) -> None:  # type: ignore[no-untyped-def]
     svc = make_service()
     job = upload_raw(svc.port, 1000, attempt_id()).json["jobId"]
-    svc.frontdoor.limits = UploadLimits.from_settings(svc.service.settings, "redis://127.0.0.1:1/0", timeout=0.2)
+    svc.frontdoor.limits = AsyncUploadLimits.from_settings(svc.service.settings, "redis://127.0.0.1:1/0", timeout=0.2)
     assert status(svc.port, job) == 200
     refused = upload_raw(svc.port, 1000, attempt_id())
     assert refused.status == 503

@@ -42,7 +42,7 @@ def test_etag_and_304_for_an_unchanged_job(service: RunningService) -> None:
     second = request(service.port, "GET", path, {"If-None-Match": etag})
     assert second.status == 304
     assert second.body == b""
-    service.frontdoor.store.update(up.json["jobId"], expect="SPOOLED", bytes_uploaded=10)
+    service.store.update(up.json["jobId"], expect="SPOOLED", bytes_uploaded=10)
     third = request(service.port, "GET", path, {"If-None-Match": etag})
     assert third.status == 200
     assert third.headers["etag"] != etag
@@ -82,14 +82,14 @@ def test_cancel_while_spooling_stops_the_upload_and_removes_the_part_file(servic
     att = attempt_id()
     up = PartialUpload(service.port, 30 * MiB, att)
     up.send(4 * MiB)
-    job = wait_for(lambda: service.frontdoor.store.find_by_attempt(att))
+    job = wait_for(lambda: service.store.find_by_attempt(att))
     assert request(service.port, "DELETE", f"/api/upload/{job.job_id}").status == 200
     answer = up.finish()
     up.close()
     assert answer.startswith(b"HTTP/1.1 409"), answer[:200]
     assert b"job_cancelled" in answer
     assert list(service.service.settings.spool_dir.iterdir()) == []
-    assert service.frontdoor.store.get(job.job_id).state == "CANCELLED"
+    assert service.store.get(job.job_id).state == "CANCELLED"
 
 
 def test_config_publishes_the_limits(service: RunningService) -> None:
@@ -111,7 +111,7 @@ def test_poll_after_is_1s_while_the_job_moves_and_5s_once_it_sat_still(tmp_path:
     try:
         job_id = upload_raw(svc.port, 1000, attempt_id()).json["jobId"]
         path = f"/api/upload/status?jobId={job_id}"
-        store = svc.frontdoor.store
+        store = svc.store
         assert request(svc.port, "GET", path).json["pollAfterMs"] == 1000
         store.transition(job_id, Event.UPLOAD_STARTED, expect=State.SPOOLED)
         store.transition(job_id, Event.UPLOAD_FINISHED, expect=State.UPLOADING, bytes_uploaded=1000)

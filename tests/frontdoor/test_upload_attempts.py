@@ -15,7 +15,7 @@ MiB = 1024 * 1024
 
 
 def job_by_attempt(svc: RunningService, att: str):  # type: ignore[no-untyped-def]
-    return svc.frontdoor.store.find_by_attempt(att)
+    return svc.store.find_by_attempt(att)
 
 
 def test_same_attempt_after_completion_is_replayed_not_spooled_again(service: RunningService) -> None:
@@ -59,7 +59,7 @@ def test_abort_mid_upload_fails_the_job_removes_the_file_and_frees_the_attempt(s
     up.send(10 * MiB)
     job = wait_for(lambda: job_by_attempt(service, att))
     up.close()
-    failed = wait_for(lambda: (j := service.frontdoor.store.get(job.job_id)) and j.state == "FAILED" and j)
+    failed = wait_for(lambda: (j := service.store.get(job.job_id)) and j.state == "FAILED" and j)
     assert failed.error_code == "client_aborted"
     wait_for(lambda: not list(service.service.settings.spool_dir.iterdir()))
     assert request(service.port, "GET", f"/api/upload/status?attemptId={att}").status == 404  # free again
@@ -74,7 +74,7 @@ def test_a_stalled_upload_is_cut_off_after_the_idle_timeout(make_service) -> Non
     up = PartialUpload(svc.port, 10 * MiB, att)
     up.send(1 * MiB)
     job = wait_for(lambda: job_by_attempt(svc, att))
-    failed = wait_for(lambda: (j := svc.frontdoor.store.get(job.job_id)) and j.state == "FAILED" and j)
+    failed = wait_for(lambda: (j := svc.store.get(job.job_id)) and j.state == "FAILED" and j)
     assert failed.error_code == "client_aborted"
     assert "No data arrived" in failed.error_message
     assert up.sock.recv(10) == b""  # the server closed the connection
@@ -90,10 +90,10 @@ def test_dead_front_door_leaves_a_stale_spooling_job_that_the_next_request_takes
     long_ago = time.time() - 3600
     ghost = Job(job_id=new_job_id(), attempt_id=att, state=State.SPOOLING, created_at=long_ago,
                 updated_at=long_ago)
-    assert service.frontdoor.store.claim(ghost) is None
+    assert service.store.claim(ghost) is None
     r = upload_raw(service.port, 1000, att)
     assert r.status == 202
-    assert service.frontdoor.store.get(ghost.job_id).error_code == "ingest_interrupted"
+    assert service.store.get(ghost.job_id).error_code == "ingest_interrupted"
 
 
 @pytest.mark.parametrize("header", ["", "short", "has space in it", "x" * 129, "bad/char!"])

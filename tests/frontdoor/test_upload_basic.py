@@ -43,4 +43,4 @@ def test_an_empty_body_is_refused_as_empty_file(service: RunningService) -> None
     r = request(service.port, "POST", "/api/upload", {"X-Attempt-Id": att, "Content-Type": "text/plain"}, b"")
     assert r.status == 400, r.body
     assert r.json["error"]["code"] == "empty_file"
-    assert service.frontdoor.store.find_by_attempt(att) is None
+    assert service.store.find_by_attempt(att) is None

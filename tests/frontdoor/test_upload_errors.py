@@ -51,7 +51,7 @@ def test_chunked_body_over_the_limit_is_413_and_the_partial_file_is_removed(make
                 payload(5 * MiB))
     assert r.status == 413
     assert_nothing_left(svc)
-    job = svc.frontdoor.store.find_by_attempt(att)
+    job = svc.store.find_by_attempt(att)
     assert job.state == "FAILED" and job.ingest_failed  # the attempt is free: its next request starts over
     assert request(svc.port, "GET", f"/api/upload/status?attemptId={att}").status == 404
 
@@ -133,12 +133,13 @@ def test_request_id_is_echoed_or_made(service: RunningService) -> None:
 
 
 def test_an_unreachable_job_store_is_a_503_after_the_body_not_a_reset(service: RunningService) -> None:
-    import redis
+    import redis.asyncio
 
-    from focalpoint_upload.jobs import RedisJobStore
+    from focalpoint_upload.jobs.astore import AsyncRedisJobStore
+    from focalpoint_upload.jobs.layout import Layout
 
-    dead = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
-    service.frontdoor.store = RedisJobStore(dead, "x", lambda: 0.0, 60)
+    dead = redis.asyncio.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    service.frontdoor.store = AsyncRedisJobStore(dead, Layout("x", 60), lambda: 0.0)
     service.frontdoor.limits = None
     answer = answer_after_whole_body(service.port, {"X-Attempt-Id": attempt_id(), "Content-Type": "video/mp4"},
                                      2 * MiB)
@@ -153,7 +154,7 @@ def test_other_methods_are_405_and_claim_nothing(service: RunningService) -> Non
         body = b"x" * 1000 if method != "GET" else None
         r = request(service.port, method, "/api/upload", {"X-Attempt-Id": att, "Content-Type": "video/mp4"}, body)
         assert r.status == 405
-    assert service.frontdoor.store.find_by_attempt(att) is None
+    assert service.store.find_by_attempt(att) is None
     assert_nothing_left(service)
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
-import redis
+import redis.asyncio
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from focalpoint_upload.frontdoor.upload_slots import (
     ANONYMOUS,
@@ -22,52 +24,74 @@ from focalpoint_upload.jobs import StoreUnavailable
 from tests.conftest import FakeClock
 
 Factory = Callable[[], UploadSlots]
+Scenario = Callable[[Factory], Awaitable[None]]
 
 
 @pytest.fixture(params=["memory", "redis"])
-def make_slots(request: pytest.FixtureRequest) -> Factory:
-    if request.param == "memory":
-        shared = MemoryUploadSlots()
-        return lambda: shared
-    client = request.getfixturevalue("redis_client")
-    namespace = request.getfixturevalue("namespace")
-    return lambda: RedisUploadSlots(client, namespace)  # each call: another front door on the same Redis
+def run(request: pytest.FixtureRequest) -> Callable[[Scenario], None]:
+    """Runs a scenario given a factory of front doors' slots (each call: another front door on the same store)."""
+    def go(scenario: Scenario) -> None:
+        async def main() -> None:
+            if request.param == "memory":
+                shared = MemoryUploadSlots()
+                await scenario(lambda: shared)
+                return
+            client: Any = redis.asyncio.Redis.from_url(request.getfixturevalue("redis_url"))
+            namespace = request.getfixturevalue("namespace")
+            try:
+                await scenario(lambda: RedisUploadSlots(client, namespace))
+            finally:
+                await client.aclose()
+
+        asyncio.run(main())
+
+    return go
 
 
 IP = SlotKey("ip", "203.0.113.7", 2)
 USER = SlotKey("principal", "alice", 3)
 
 
-def test_the_cap_holds_across_front_doors_and_a_release_frees_a_slot(make_slots: Factory, clock: FakeClock) -> None:
-    door_a, door_b = make_slots(), make_slots()
-    assert door_a.acquire([IP], "t1", clock()) is None
-    assert door_b.acquire([IP], "t2", clock()) is None
-    assert door_b.acquire([IP], "t3", clock()) == IP
-    assert door_a.acquire([IP], "t1", clock()) is None  # the same token again is a renewal, not a new slot
-    door_a.release([IP], "t1")
-    assert door_b.acquire([IP], "t3", clock()) is None
+def test_the_cap_holds_across_front_doors_and_a_release_frees_a_slot(run: Callable[[Scenario], None],
+                                                                      clock: FakeClock) -> None:
+    async def scenario(make_slots: Factory) -> None:
+        door_a, door_b = make_slots(), make_slots()
+        assert await door_a.acquire([IP], "t1", clock()) is None
+        assert await door_b.acquire([IP], "t2", clock()) is None
+        assert await door_b.acquire([IP], "t3", clock()) == IP
+        assert await door_a.acquire([IP], "t1", clock()) is None  # the same token again is a renewal
+        await door_a.release([IP], "t1")
+        assert await door_b.acquire([IP], "t3", clock()) is None
+
+    run(scenario)
 
 
-def test_over_any_key_takes_nothing(make_slots: Factory, clock: FakeClock) -> None:
-    slots = make_slots()
-    full_ip = SlotKey("ip", "198.51.100.1", 1)
-    assert slots.acquire([full_ip], "a", clock()) is None
-    assert slots.acquire([USER, full_ip], "b", clock()) == full_ip
-    # "b" took no slot on USER: three others still fit there.
-    for token in ("c", "d", "e"):
-        assert slots.acquire([USER], token, clock()) is None
-    assert slots.acquire([USER], "f", clock()) == USER
+def test_over_any_key_takes_nothing(run: Callable[[Scenario], None], clock: FakeClock) -> None:
+    async def scenario(make_slots: Factory) -> None:
+        slots = make_slots()
+        full_ip = SlotKey("ip", "198.51.100.1", 1)
+        assert await slots.acquire([full_ip], "a", clock()) is None
+        assert await slots.acquire([USER, full_ip], "b", clock()) == full_ip
+        # "b" took no slot on USER: three others still fit there.
+        for token in ("c", "d", "e"):
+            assert await slots.acquire([USER], token, clock()) is None
+        assert await slots.acquire([USER], "f", clock()) == USER
+
+    run(scenario)
 
 
-def test_a_lease_not_renewed_expires(make_slots: Factory, clock: FakeClock) -> None:
-    slots = make_slots()
-    assert slots.acquire([IP], "kept", clock()) is None
-    assert slots.acquire([IP], "dead", clock()) is None  # its front door dies: never renewed, never released
-    clock.advance(LEASE_S - 1)
-    slots.renew([IP], "kept", clock())
-    clock.advance(2)
-    assert slots.acquire([IP], "new", clock()) is None  # "dead" expired, "kept" did not
-    assert slots.acquire([IP], "newer", clock()) == IP
+def test_a_lease_not_renewed_expires(run: Callable[[Scenario], None], clock: FakeClock) -> None:
+    async def scenario(make_slots: Factory) -> None:
+        slots = make_slots()
+        assert await slots.acquire([IP], "kept", clock()) is None
+        assert await slots.acquire([IP], "dead", clock()) is None  # its front door dies: never renewed/released
+        clock.advance(LEASE_S - 1)
+        await slots.renew([IP], "kept", clock())
+        clock.advance(2)
+        assert await slots.acquire([IP], "new", clock()) is None  # "dead" expired, "kept" did not
+        assert await slots.acquire([IP], "newer", clock()) == IP
+
+    run(scenario)
 
 
 def test_keys_skip_the_anonymous_principal_and_caps_of_zero() -> None:
@@ -78,9 +102,13 @@ def test_keys_skip_the_anonymous_principal_and_caps_of_zero() -> None:
 
 
 def test_an_unreachable_redis_is_store_unavailable(clock: FakeClock) -> None:
-    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
-    slots = RedisUploadSlots(dead, "fptest-dead")
-    with pytest.raises(StoreUnavailable):
-        slots.acquire([IP], "t", clock())
-    with pytest.raises(StoreUnavailable):
-        slots.release([IP], "t")
+    async def scenario() -> None:
+        dead = redis.asyncio.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
+        slots = RedisUploadSlots(dead, "fptest-dead")
+        with pytest.raises(StoreUnavailable):
+            await slots.acquire([IP], "t", clock())
+        with pytest.raises(StoreUnavailable):
+            await slots.release([IP], "t")
+        await dead.aclose()
+
+    asyncio.run(scenario())

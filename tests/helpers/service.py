@@ -66,6 +66,11 @@ class RunningService:
     def frontdoor(self) -> Any:
         return self.service.frontdoor
 
+    @property
+    def store(self) -> Any:
+        """The job store's sync face on the same Redis (the front door's own is async, bound to its loop)."""
+        return self.service.store
+
     def stop(self) -> None:
         """Graceful stop (see ``Service.stop``); a second call does nothing."""
         if self.stopped:

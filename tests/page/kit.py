@@ -81,7 +81,7 @@ class FakeLeg:
     """Moves a job along SPOOLED -> UPLOADING -> PROCESSING -> ACTIVE/FAILED in the store, like the actors."""
 
     def __init__(self, svc: RunningService) -> None:
-        self.store = svc.frontdoor.store
+        self.store = svc.store
 
     def job_of(self, attempt_id: str) -> Job:
         job = wait_for(lambda: self.store.find_by_attempt(attempt_id), what=f"the job of attempt {attempt_id}")

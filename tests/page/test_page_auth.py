@@ -77,4 +77,4 @@ def test_without_a_token_the_page_says_what_to_do(browser_context: Any, make_ser
     choose_and_upload(page, video_file(1 * MIB))
     page.wait_for_selector("#result.bad")
     assert "Open this page from FocalPoint again" in page.inner_text("#result")
-    assert svc.frontdoor.store.open_jobs() == []  # nothing was accepted
+    assert svc.store.open_jobs() == []  # nothing was accepted

@@ -13,7 +13,7 @@ def assert_refused_clean(svc: RunningService, r: object, att: str) -> None:
     assert r.status == 400, r.body  # type: ignore[attr-defined]
     assert r.json["error"]["code"] == "empty_file"  # type: ignore[attr-defined]
     assert list(svc.service.settings.spool_dir.iterdir()) == []
-    job = svc.frontdoor.store.find_by_attempt(att)
+    job = svc.store.find_by_attempt(att)
     assert job is None or (job.state == "FAILED" and job.ingest_failed and job.error_code == "empty_file")
     # The attempt is free: the same attempt with a real file is a new upload.
     assert upload_raw(svc.port, 10, att).status == 202
@@ -23,7 +23,7 @@ def test_raw_content_length_zero(service: RunningService) -> None:
     att = attempt_id()
     r = request(service.port, "POST", "/api/upload", {"X-Attempt-Id": att, "Content-Type": "video/mp4"}, b"")
     assert_refused_clean(service, r, att)
-    assert service.frontdoor.store.find_by_attempt(att).bytes_received == 10  # the later real upload
+    assert service.store.find_by_attempt(att).bytes_received == 10  # the later real upload
 
 
 def test_raw_chunked_with_no_bytes(service: RunningService) -> None:
@@ -50,5 +50,5 @@ def test_an_empty_file_never_reaches_gemini(make_pipeline, emulator) -> None:  #
     assert r.status == 400
     # Nothing was started: the refusal is decided before any job reaches the workers.
     assert emulator.emulator.log() == []
-    job = svc.frontdoor.store.find_by_attempt(att)
+    job = svc.store.find_by_attempt(att)
     assert job.state == "FAILED"

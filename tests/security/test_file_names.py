@@ -99,7 +99,7 @@ def multipart_upload(port: int, att: str, file_name: str) -> Any:
 
 def shown_and_stored(svc: RunningService, job_id: str) -> tuple[str | None, str | None]:
     doc = request(svc.port, "GET", f"/api/upload/status?jobId={job_id}").json
-    return doc["fileName"], svc.frontdoor.store.get(job_id).file_name
+    return doc["fileName"], svc.store.get(job_id).file_name
 
 
 @pytest.mark.parametrize(("raw", "clean"), ATTACKS, ids=IDS)

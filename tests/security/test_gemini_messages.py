@@ -78,7 +78,7 @@ def test_transient_failures_show_our_message_while_retrying_and_at_the_end(
     svc, doc = run(make_pipeline, gemini_retry_budget=2)
     assert doc["error"]["code"] == "gemini_unavailable"
     assert RAW not in json.dumps(doc)
-    job = svc.frontdoor.store.get(doc["jobId"])
+    job = svc.store.get(doc["jobId"])
     assert job.last_error == TRANSIENT_MESSAGE  # what "retrying.lastError" showed meanwhile
     assert RAW not in (job.error_message or "")
     assert gemini_text_logged(caplog)

@@ -44,7 +44,7 @@ def test_upload_route_answers_405_json_with_allow(service: RunningService, error
     assert r.headers["content-type"].startswith("application/json")
     if method != "HEAD":
         assert r.json["error"]["code"] == "method_not_allowed"
-    assert service.frontdoor.store.find_by_attempt(att) is None  # nothing claimed
+    assert service.store.find_by_attempt(att) is None  # nothing claimed
     assert list(service.service.settings.spool_dir.iterdir()) == []  # nothing opened
     no_error_records(errors)
 

@@ -48,7 +48,7 @@ def body_json(answer: bytes) -> dict[str, object]:
 
 def assert_clean(svc: RunningService, attempt: str) -> None:
     assert list(svc.service.settings.spool_dir.iterdir()) == []
-    job = svc.frontdoor.store.find_by_attempt(attempt)
+    job = svc.store.find_by_attempt(attempt)
     assert job is None or (job.state == "FAILED" and job.ingest_failed)  # never stuck, the attempt is free
 
 

@@ -80,7 +80,7 @@ def test_bad_tokens_get_401_on_every_api_path(authed: RunningService, case: str)
         assert r.json["error"]["code"] == code
         assert r.headers["www-authenticate"].startswith("Bearer ")
         assert challenge in r.headers["www-authenticate"]
-    assert authed.frontdoor.store.find_by_attempt(att) is None  # nothing was created, for nobody
+    assert authed.store.find_by_attempt(att) is None  # nothing was created, for nobody
     assert request(authed.port, "GET", "/api/upload/config").status == 200  # the public limits stay public
 
 
@@ -98,7 +98,7 @@ def test_another_owners_job_is_not_found(authed: RunningService) -> None:
     mine = upload(authed, ALICE, att)
     assert mine.status == 202
     job_id = mine.json["jobId"]
-    store = authed.frontdoor.store
+    store = authed.store
     store.transition(job_id, Event.UPLOAD_STARTED, expect=State.SPOOLED)
     store.transition(job_id, Event.FAIL, error_code="gemini_rejected", error_message="x", error_retryable=False)
 
@@ -125,7 +125,7 @@ def test_two_users_may_use_the_same_attempt_id(authed: RunningService) -> None:
         doc = request(authed.port, "GET", f"/api/upload/status?attemptId={att}", who).json
         assert doc["jobId"] == r.json["jobId"]
         assert "owner" not in doc
-    assert authed.frontdoor.store.get(a.json["jobId"]).owner == "u:alice"
+    assert authed.store.get(a.json["jobId"]).owner == "u:alice"
 
 
 def test_a_replay_with_another_file_is_422_and_reveals_nothing(authed: RunningService) -> None:
@@ -181,5 +181,5 @@ def test_es256_tokens_with_the_public_key(make_service: Callable[..., RunningSer
 def test_auth_off_everyone_is_the_anonymous_owner(service: RunningService) -> None:
     att = attempt_id()
     assert upload(service, {}, att).status == 202
-    assert service.frontdoor.store.find_by_attempt(att).owner == "anonymous"
+    assert service.store.find_by_attempt(att).owner == "anonymous"
     assert request(service.port, "GET", f"/api/upload/status?attemptId={att}", ALICE).status == 200  # token ignored

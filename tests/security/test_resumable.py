@@ -54,7 +54,7 @@ def test_every_resumable_request_without_a_good_token_is_401(authed: RunningServ
             assert r.status == 401, (r.status, r.body)
             assert r.headers["www-authenticate"].startswith("Bearer ")
         assert all(r.headers["tus-resumable"] == "1.0.0" for r in answers)  # the protocol's headers on errors too
-    job = authed.frontdoor.store.get(loc.rsplit("/", 1)[1])
+    job = authed.store.get(loc.rsplit("/", 1)[1])
     assert job is not None and job.bytes_received == 0 and job.state == "SPOOLING"  # nothing reached it
     # The CORS preflight carries no credentials and learns only what the protocol publishes.
     assert request(authed.port, "OPTIONS", "/api/uploads", {}).status == 204
@@ -87,7 +87,7 @@ def test_another_owners_upload_is_404_like_an_unknown_one(authed: RunningService
         assert r.status == 404, (r.status, r.body)
     assert request(authed.port, "GET", "/api/upload/status?jobId=NoSuchUploadAnywhere", BOB).json == \
         request(authed.port, "GET", f"/api/upload/status?jobId={job_id}", BOB).json  # no oracle
-    job = authed.frontdoor.store.get(job_id)
+    job = authed.store.get(job_id)
     assert job is not None and job.owner == "u:alice" and job.bytes_received == 5 and job.state == "SPOOLING"
     head = request(authed.port, "HEAD", loc, {**TUS, **ALICE})
     assert head.status == 200 and head.headers["upload-offset"] == "5"
@@ -150,7 +150,7 @@ def test_the_metadata_file_name_goes_through_the_one_sanitiser(service: Any) -> 
     nasty = "../../etc/\x1b[31mred\x1b[0m\u202eevil\r\nname.mp4"
     r = create(service, {}, name=nasty)
     assert r.status == 201
-    job = service.frontdoor.store.get(r.headers["location"].rsplit("/", 1)[1])
+    job = service.store.get(r.headers["location"].rsplit("/", 1)[1])
     assert job.file_name == "redevilname.mp4"
     head = request(service.port, "HEAD", r.headers["location"], TUS)
     assert parse_metadata(head.headers["upload-metadata"])["filename"] == "redevilname.mp4"
@@ -159,4 +159,4 @@ def test_the_metadata_file_name_goes_through_the_one_sanitiser(service: Any) -> 
     assert not_utf8.status == 400 and not_utf8.json["error"]["code"] == "bad_file_name"
     nameless = create(service, {}, name="../..")
     assert nameless.status == 201  # no name is left: the upload simply has none
-    assert service.frontdoor.store.get(nameless.headers["location"].rsplit("/", 1)[1]).file_name is None
+    assert service.store.get(nameless.headers["location"].rsplit("/", 1)[1]).file_name is None

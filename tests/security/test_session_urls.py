@@ -58,7 +58,7 @@ def start(tmp_path: Path, redis_url: str, namespace: str, emulator: EmulatorServ
 
 def wait_final(svc: RunningService, job_id: str) -> str:
     """The job's final state, read from the store (no status polls: they would add access lines)."""
-    store = svc.frontdoor.store
+    store = svc.store
     final = {"ACTIVE", "FAILED", "CANCELLED"}
     job = wait_for(lambda: (j := store.get(job_id)) is not None and str(j.state) in final and j, timeout=60,
                    what=f"job {job_id} final")

@@ -90,7 +90,7 @@ def assert_cut_too_slow(svc: RunningService, clients: list[Dripper]) -> None:
         status, body = c.answer()
         assert status == 408
         assert body["error"]["code"] == "client_too_slow"
-        job = svc.frontdoor.store.find_by_attempt(c.attempt)
+        job = svc.store.find_by_attempt(c.attempt)
         if job is not None:  # no job for a request that was refused (and drained) before it got one
             assert (job.state, job.error_code) == ("FAILED", "client_too_slow")
             assert job.ingest_failed  # the attempt is free again: nothing stuck

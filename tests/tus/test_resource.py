@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
 
 import pytest
 
@@ -90,14 +89,10 @@ def test_metadata_reads_tus_and_uppy_keys() -> None:
         "filename": "clip.mp4", "filetype": "video/mp4", "empty": ""}
 
 
-async def _direct(fn: Any, *args: Any) -> Any:
-    return fn(*args)
-
-
 def test_a_newcomer_asks_the_holder_and_gets_the_lease_once_released() -> None:
     clock = FakeClock()
     leases = MemoryLeases(6.0, clock)
-    locker = Locker(leases, _direct, ttl_s=6.0, wait_s=0.0, monotonic=clock)
+    locker = Locker(leases, ttl_s=6.0, wait_s=0.0, monotonic=clock)
 
     async def scenario() -> None:
         first = await locker.take("u1")

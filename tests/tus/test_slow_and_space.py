@@ -82,7 +82,7 @@ def test_a_slow_patch_is_cut_408_but_keeps_its_bytes_and_the_upload_resumes(
     assert b"tus-resumable: 1.0.0" in head.lower()
     wait_for(lambda: request_tasks(svc) == 0, what="no request task left behind by the cut PATCH")
 
-    job = svc.frontdoor.store.get(loc.rsplit("/", 1)[1])
+    job = svc.store.get(loc.rsplit("/", 1)[1])
     assert job is not None and job.state == "SPOOLING" and job.error_code is None  # not failed: resumable
     offset = int(request(svc.port, "HEAD", loc, TUS).headers["upload-offset"])
     assert MiB <= offset <= 2 * MiB  # what it received is kept (what the socket buffers held may be lost)

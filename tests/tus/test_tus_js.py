@@ -146,7 +146,7 @@ def test_with_auth_on_the_owner_uploads_and_a_stranger_given_the_url_gets_an_upl
     alice = tus_js(endpoint=endpoint, file=str(path), protocol=protocol, chunkSize=MiB, headers=ALICE)
     assert alice[-1]["event"] == "success", alice
     alice_url = alice[-1]["url"]
-    alice_job = svc.frontdoor.store.get(alice_url.rsplit("/", 1)[1])
+    alice_job = svc.store.get(alice_url.rsplit("/", 1)[1])
     assert alice_job.owner == "u:alice" and alice_job.state == "SPOOLED"
 
     # Bob's client holds alice's URL (a leaked or shared link): HEAD is 404, so it makes an upload of its own.
@@ -156,5 +156,5 @@ def test_with_auth_on_the_owner_uploads_and_a_stranger_given_the_url_gets_an_upl
     responses = [(e["method"], e["status"]) for e in bob if e["event"] == "response"]
     assert responses[:2] == [("HEAD", 404), ("POST", 201)], responses
     assert bob[-1]["url"] != alice_url
-    assert svc.frontdoor.store.get(bob[-1]["url"].rsplit("/", 1)[1]).owner == "u:bob"
-    assert svc.frontdoor.store.get(alice_job.job_id).version == alice_job.version  # alice's upload untouched
+    assert svc.store.get(bob[-1]["url"].rsplit("/", 1)[1]).owner == "u:bob"
+    assert svc.store.get(alice_job.job_id).version == alice_job.version  # alice's upload untouched
