@@ -15,7 +15,7 @@ from tests.helpers.service import RunningService
 
 def _failed(service: RunningService, code: ErrorCode) -> str:
     job_id: str = upload_raw(service.port, 1000, attempt_id()).json["jobId"]
-    store = service.frontdoor.store
+    store = service.store
     store.transition(job_id, Event.UPLOAD_STARTED, expect=State.SPOOLED)
     store.transition(job_id, Event.FAIL, **failure(code, "It failed."))
     return job_id

@@ -4,13 +4,13 @@ frees the lease for the newcomer and clears the request, a lease taken by someon
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import redis.asyncio
 
 from focalpoint_upload.frontdoor.locker import ASKED, KEPT, LOST, LeaseStore, MemoryLeases, UploadLeases
 from tests.conftest import FakeClock
+from tests.helpers.aio import run_coro
 
 
 async def _scenario(leases: LeaseStore) -> None:
@@ -38,8 +38,8 @@ def test_the_redis_leases_keep_the_twins_contract(redis_url: str, namespace: str
         finally:
             await client.aclose()
 
-    asyncio.run(main())
+    run_coro(main())
 
 
 def test_the_memory_leases_run_the_same_scenario() -> None:
-    asyncio.run(_scenario(MemoryLeases(6.0, FakeClock())))
+    run_coro(_scenario(MemoryLeases(6.0, FakeClock())))

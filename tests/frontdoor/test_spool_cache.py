@@ -4,7 +4,6 @@ answer, while Gemini processed: bench/time_to_answer.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import shutil
 import subprocess
@@ -13,6 +12,7 @@ from pathlib import Path
 
 from focalpoint_upload.frontdoor.spool import WRITEBACK_BYTES, SpoolWriter
 from tests.conftest import require
+from tests.helpers.aio import run_coro
 
 MiB = 1024 * 1024
 
@@ -45,7 +45,7 @@ def test_synced_pages_are_dropped_and_the_file_is_whole(tmp_path: Path) -> None:
             assert result.size == size
             return result.path
 
-    path = asyncio.run(spool())
+    path = run_coro(spool())
     assert path.stat().st_size == size
     # Once the file is durable none of it stays in the page cache, however far the background writebacks fell
     # behind (a busy disk in CI left 35 MiB when only they dropped pages). Reading it back below caches it again.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -22,6 +21,7 @@ from focalpoint_upload.frontdoor.upload_slots import (
 )
 from focalpoint_upload.jobs import StoreUnavailable
 from tests.conftest import FakeClock
+from tests.helpers.aio import run_coro
 
 Factory = Callable[[], UploadSlots]
 Scenario = Callable[[Factory], Awaitable[None]]
@@ -43,7 +43,7 @@ def run(request: pytest.FixtureRequest) -> Callable[[Scenario], None]:
             finally:
                 await client.aclose()
 
-        asyncio.run(main())
+        run_coro(main())
 
     return go
 
@@ -111,4 +111,4 @@ def test_an_unreachable_redis_is_store_unavailable(clock: FakeClock) -> None:
             await slots.release([IP], "t")
         await dead.aclose()
 
-    asyncio.run(scenario())
+    run_coro(scenario())

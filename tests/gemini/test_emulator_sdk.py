@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 
@@ -13,6 +12,7 @@ from google.genai import errors, types
 from focalpoint_upload.gemini.emulator import EmulatorServer
 from focalpoint_upload.gemini.model import sha256_hex
 from tests.conftest import FakeClock
+from tests.helpers.aio import run_coro
 
 
 def client_for(srv: EmulatorServer, version: str = "v1beta") -> genai.Client:
@@ -146,7 +146,7 @@ def test_async_upload_get_list_delete(server: EmulatorServer) -> None:
         with pytest.raises(errors.ClientError):
             await client.files.get(name=f.name)
 
-    asyncio.run(scenario())
+    run_coro(scenario())
 
 
 def test_sdk_sees_the_digest_of_the_stored_bytes_after_corruption(server: EmulatorServer) -> None:

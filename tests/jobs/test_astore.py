@@ -4,7 +4,6 @@ and the in-memory twin against the Redis adapter."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,8 +15,9 @@ from hypothesis import strategies as st
 from focalpoint_upload.jobs import Event, IllegalTransition, Job, RedisJobStore, StaleJob, State, new_job_id
 from focalpoint_upload.jobs.astore import AsyncMemoryJobStore, AsyncRedisJobStore
 from focalpoint_upload.jobs.layout import Layout
-from focalpoint_upload.jobs.storage import StorageBudget
+from focalpoint_upload.jobs.storage import RedisStorageBudget
 from tests.conftest import FakeClock
+from tests.helpers.aio import run_coro
 
 AsyncScenario = Callable[[AsyncRedisJobStore], Awaitable[None]]
 
@@ -35,7 +35,7 @@ def run_async(redis_url: str, layout: Layout, clock: FakeClock, scenario: AsyncS
         finally:
             await client.aclose()
 
-    asyncio.run(main())
+    run_coro(main())
 
 
 def test_both_faces_write_the_same_record(redis_client: redis.Redis, redis_url: str, namespace: str,
@@ -83,7 +83,7 @@ def test_a_stale_known_copy_is_computed_again_from_the_current_record(redis_clie
 
 def test_a_hook_that_queues_a_script_falls_back_to_watch(redis_client: redis.Redis, redis_url: str,
                                                          namespace: str, clock: FakeClock) -> None:
-    budget = StorageBudget(redis_client, namespace, budget=1000)
+    budget = RedisStorageBudget(redis_client, namespace, budget=1000)
     sync = RedisJobStore(redis_client, namespace, clock, final_ttl_s=3600, on_transition=budget.on_transition)
     job = new_job(clock)
     sync.claim(job)
@@ -125,7 +125,7 @@ def test_the_memory_twin_agrees_with_redis(redis_url: str, namespace: str, event
                 seen.append("illegal")
         return seen
 
-    expected = asyncio.run(outcome(twin))
+    expected = run_coro(outcome(twin))
 
     async def scenario(store: AsyncRedisJobStore) -> None:
         assert await outcome(store) == expected

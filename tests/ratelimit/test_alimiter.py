@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from types import SimpleNamespace
 from unittest import mock
 
@@ -14,6 +13,7 @@ from hypothesis import strategies as st
 from focalpoint_upload.ratelimit import Policy, RateLimiter
 from focalpoint_upload.ratelimit.alimiter import AsyncRateLimiter
 from tests.conftest import FakeClock
+from tests.helpers.aio import run_coro
 from tests.ratelimit.conftest import FAST, REDIS, memory_limiter
 
 POLICY = Policy("status", "3/minute")
@@ -31,7 +31,7 @@ def test_the_async_limiter_decides_as_the_sync_one(steps: list[tuple[int, int]])
                 clock.advance(wait)
                 assert await limiter.hit(POLICY, f"k{key}") == sync.hit(POLICY, f"k{key}")
 
-        asyncio.run(run())
+        run_coro(run())
 
 
 def test_hit_then_runs_the_work_only_for_an_allowed_request() -> None:
@@ -52,7 +52,7 @@ def test_hit_then_runs_the_work_only_for_an_allowed_request() -> None:
         with pytest.raises(LookupError):
             await limiter.hit_then(POLICY, ("b",), broken)
 
-    asyncio.run(run())
+    run_coro(run())
 
 
 def test_an_unreachable_redis_answers_the_policy_default_and_runs_the_work_when_open() -> None:
@@ -64,7 +64,7 @@ def test_an_unreachable_redis_answers_the_policy_default_and_runs_the_work_when_
         assert closed.degraded and not closed.allowed and result is None
         await limiter.close()
 
-    asyncio.run(run())
+    run_coro(run())
 
 
 @REDIS
@@ -80,7 +80,7 @@ def test_on_redis_both_faces_count_in_the_same_keys(redis_url: str, namespace: s
         assert (await limiter.peek(POLICY, key)).remaining == sync.peek(POLICY, key).remaining == max(0, 3 - hits)
         await limiter.close()
 
-    asyncio.run(run())
+    run_coro(run())
     sync.close()
 
 

@@ -1,14 +1,12 @@
-"""Run a coroutine to its end on a fresh event loop in its own thread (whatever loop this thread has: the page
-tests' Playwright leaves one running in the main thread)."""
+"""Run a coroutine factory to its end on a fresh event loop in its own thread (see tests/helpers/aio.py)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+from tests.helpers.aio import run_coro
 
 
 def run(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(lambda: asyncio.run(scenario())).result(120)
+    run_coro(scenario())
