@@ -11,6 +11,7 @@ import dramatiq
 GEMINI_QUEUE = "gemini"
 UPLOAD_ACTOR = "upload_to_gemini"
 CANCEL_ACTOR = "cancel_gemini_upload"
+STREAM_ACTOR = "stream_to_gemini"
 
 
 class DramatiqDispatcher:
@@ -25,6 +26,9 @@ class DramatiqDispatcher:
 
     def job_spooled(self, job_id: str, gen: int) -> None:
         self._send(UPLOAD_ACTOR, job_id, gen)
+
+    def job_streaming(self, job_id: str, gen: int) -> None:
+        self._send(STREAM_ACTOR, job_id, gen)
 
     def job_cancelled(self, job_id: str) -> None:
         self._send(CANCEL_ACTOR, job_id)

@@ -39,9 +39,10 @@ class ResumableUploader:
                                   max_inline_wait_s=0.0, backoff_s=(0.0,))
 
     def upload(self, path: Path, size: int, mime_type: str, display_name: str | None, session_url: str | None,
-               save_session: Callable[[str], None], save_progress: Callable[[int], None]) -> RemoteFile:
+               save_session: Callable[[str], None], save_progress: Callable[[int], None],
+               limit: Callable[[], int] | None = None) -> RemoteFile:
         info = self._uploader.upload(path, size, mime_type, display_name=display_name, session_url=session_url,
-                                     save_session=save_session, save_progress=save_progress)
+                                     save_session=save_session, save_progress=save_progress, limit=limit)
         return _remote(info)
 
     def cancel(self, session_url: str) -> None:

@@ -19,6 +19,9 @@ No method sleeps or loops waiting for Gemini: waiting is a delayed message.
 - Before ACTIVE, Gemini's sha256 of the file is compared with the spool's (``actors.reupload``).
 - Before an upload starts, the job's bytes are reserved in the Gemini storage budget; without room it waits
   as SPOOLED (``actors.storage``).
+- ``stream``: stream-through, while a resumable upload still spools: forwards its durable bytes to Gemini in
+  short runs, each holding a slot only while it sends (``actors.stream``). The upload after completion goes on
+  from Gemini's offset.
 - ``cancel``: cleans up after a CANCELLED job (Gemini session, Gemini file, spool), and deletes a DELETED
   job's Gemini file (then its space is free).
 """
@@ -34,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from focalpoint_upload.actors import poll as polling
+from focalpoint_upload.actors import stream as streaming
 from focalpoint_upload.actors import upload_run
 from focalpoint_upload.actors.cleanup import abandon, forget_remote
 from focalpoint_upload.actors.policy import Uniform
@@ -69,6 +73,11 @@ class Leg:
     storage: StorageBudget | None = None  # the Gemini storage budget (None: no budget, as in some unit tests)
     storage_recheck_s: tuple[float, float] = RECHECK_S  # a job waiting for storage looks again after
     on_storage_wait: Callable[[], None] | None = None  # told when a job begins to wait (a metric)
+    stream_batch: int | None = None  # stream-through sends once this many new bytes are durable (None: a chunk)
+
+    @property
+    def stream_batch_bytes(self) -> int:
+        return self.stream_batch if self.stream_batch is not None else self.settings.gemini_chunk_bytes
 
     # --- messages -------------------------------------------------------------------------------------------
     def _next(self, job_id: str, gen: int, kind: Kind, delay_s: float = 0.0) -> None:
@@ -127,9 +136,20 @@ class Leg:
                 if lease is None:
                     # Another run holds the job: alive (it keeps the chain going) or dead (its lease lapses
                     # within a ttl). Look again after that; if the live run re-sends first, this one is stale.
-                    self._next(job_id, gen, "upload", self.lease.ttl_s * self.uniform(1.0, 1.5))
+                    # A streamed job's holder is usually a stream run about to hand over: look again soon, and
+                    # less and less often the longer ago the last byte came (a dead stream run's lease lapses).
+                    ttl_wait = self.lease.ttl_s * self.uniform(1.0, 1.5)
+                    wait = ttl_wait
+                    if job.streaming:
+                        since = self.clock() - (job.last_byte_at or 0.0)
+                        wait = min(ttl_wait, max(self.uniform(*streaming.BUSY_DELAY_S), since / 4))
+                    self._next(job_id, gen, "upload", wait)
                     return
                 upload_run.run(self, job_id, gen, lease)
+
+    # --- stream-through ---------------------------------------------------------------------------------------
+    def stream(self, job_id: str, gen: int = 0) -> None:
+        streaming.forward(self, job_id, gen)
 
     # --- poll -----------------------------------------------------------------------------------------------
     def poll(self, job_id: str, gen: int = 0) -> None:

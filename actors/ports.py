@@ -25,8 +25,12 @@ class RemoteFile:
 
 class Uploader(Protocol):
     def upload(self, path: Path, size: int, mime_type: str, display_name: str | None, session_url: str | None,
-               save_session: Callable[[str], None], save_progress: Callable[[int], None]) -> RemoteFile:
+               save_session: Callable[[str], None], save_progress: Callable[[int], None],
+               limit: Callable[[], int] | None = None) -> RemoteFile:
         """Upload ``path`` through Google's resumable protocol, resuming ``session_url`` if given.
+
+        With ``limit`` (stream-through, ``actors.stream``) only bytes below ``limit()`` go, in whole granules,
+        never the last byte; ``gemini.errors.CaughtUp`` says when no more may go yet.
 
         ``save_session`` is called with a new session URL before any byte is sent to it; ``save_progress``
         with the server's offset after each chunk. Exceptions raised by the callbacks propagate (that is how
@@ -49,6 +53,8 @@ class Scheduler(Protocol):
     def upload(self, job_id: str, gen: int, delay_s: float = 0.0) -> None: ...
 
     def poll(self, job_id: str, gen: int, delay_s: float = 0.0) -> None: ...
+
+    def stream(self, job_id: str, gen: int, delay_s: float = 0.0) -> None: ...
 
 
 class Lease(Protocol):

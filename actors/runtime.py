@@ -17,7 +17,7 @@ import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
-from focalpoint_upload.actors.dispatch import CANCEL_ACTOR, GEMINI_QUEUE, UPLOAD_ACTOR
+from focalpoint_upload.actors.dispatch import CANCEL_ACTOR, GEMINI_QUEUE, STREAM_ACTOR, UPLOAD_ACTOR
 from focalpoint_upload.actors.leg import Leg
 from focalpoint_upload.actors.slots import RedisSlots
 from focalpoint_upload.actors.storage import FileLife
@@ -43,14 +43,18 @@ COMMON = {"max_retries": 5, "min_backoff": 1_000, "max_backoff": 60_000, "on_ret
 
 
 class DramatiqScheduler:
-    def __init__(self, upload: dramatiq.Actor[Any, Any], poll: dramatiq.Actor[Any, Any]) -> None:
-        self._upload, self._poll = upload, poll
+    def __init__(self, upload: dramatiq.Actor[Any, Any], poll: dramatiq.Actor[Any, Any],
+                 stream: dramatiq.Actor[Any, Any]) -> None:
+        self._upload, self._poll, self._stream = upload, poll, stream
 
     def upload(self, job_id: str, gen: int, delay_s: float = 0.0) -> None:
         self._upload.send_with_options(args=(job_id, gen), delay=int(delay_s * 1000) or None)
 
     def poll(self, job_id: str, gen: int, delay_s: float = 0.0) -> None:
         self._poll.send_with_options(args=(job_id, gen), delay=int(delay_s * 1000) or None)
+
+    def stream(self, job_id: str, gen: int, delay_s: float = 0.0) -> None:
+        self._stream.send_with_options(args=(job_id, gen), delay=int(delay_s * 1000) or None)
 
 
 @dataclass
@@ -59,6 +63,7 @@ class Actors:
     poll: dramatiq.Actor[Any, Any]
     cancel: dramatiq.Actor[Any, Any]
     crashed: dramatiq.Actor[Any, Any]
+    stream: dramatiq.Actor[Any, Any]
 
 
 def build_actors(broker: dramatiq.Broker, leg: Callable[[], Leg], store: JobStore) -> Actors:
@@ -69,6 +74,9 @@ def build_actors(broker: dramatiq.Broker, leg: Callable[[], Leg], store: JobStor
 
     def poll_gemini_file(job_id: str, gen: int = 0) -> None:
         leg().poll(job_id, gen)
+
+    def stream_to_gemini(job_id: str, gen: int = 0) -> None:
+        leg().stream(job_id, gen)
 
     def cancel_gemini_upload(job_id: str) -> None:
         leg().cancel(job_id)
@@ -96,6 +104,10 @@ def build_actors(broker: dramatiq.Broker, leg: Callable[[], Leg], store: JobStor
         poll=actor(poll_gemini_file, POLL_ACTOR, time_limit=120_000, **COMMON),
         cancel=actor(cancel_gemini_upload, CANCEL_ACTOR, time_limit=120_000, **COMMON),
         crashed=actor(job_crashed, CRASHED_ACTOR, time_limit=60_000, max_retries=10),
+        # No job_crashed at the end of its retries: a failing stream must never fail an upload that is still
+        # arriving; the upload after completion goes on from Gemini's offset and has the job's own budget.
+        stream=actor(stream_to_gemini, STREAM_ACTOR, time_limit=slice_ms, max_retries=3, min_backoff=1_000,
+                     max_backoff=10_000),
     )
 
 
@@ -105,7 +117,7 @@ def make_leg(settings: Settings, store: JobStore, client: redis.Redis, actors: A
 
     return Leg(settings=settings, store=store, uploader=make_uploader(settings, metrics),
                files=make_files(settings, metrics),
-               schedule=DramatiqScheduler(actors.upload, actors.poll),
+               schedule=DramatiqScheduler(actors.upload, actors.poll, actors.stream),
                slots=RedisSlots(client, settings.redis_namespace, settings.gemini_max_concurrent_uploads,
                                 ttl_s=_liveness_ttl(settings)),
                lease=Leases(client, settings.redis_namespace, ttl_s=_liveness_ttl(settings)),
@@ -150,7 +162,7 @@ def make_sweeper(settings: Settings, store: JobStore, client: redis.Redis, leg: 
                  clock: Callable[[], float], metrics: Metrics | None = None) -> Sweeper:
     leases = Leases(client, settings.redis_namespace, ttl_s=_liveness_ttl(settings))
     life = FileLife(store, leg.storage, leg.files, clock) if leg.storage is not None else None
-    return Sweeper(settings, store, leases, leg.resend, clock, alerts=leg.alerts,
+    return Sweeper(settings, store, leases, leg.resend, clock, alerts=leg.alerts, release_session=leg._abandon,
                    on_stuck=metrics.stuck_job if metrics is not None else None, file_life=life)
 
 

@@ -58,7 +58,8 @@ class SweepReport:
 class Sweeper:
     def __init__(self, settings: Settings, store: JobStore, leases: JobLeases, resend: Callable[[str], bool],
                  clock: Callable[[], float], alerts: Alerts | None = None,
-                 on_stuck: Callable[[str], None] | None = None, file_life: FileLife | None = None) -> None:
+                 on_stuck: Callable[[str], None] | None = None, file_life: FileLife | None = None,
+                 release_session: Callable[[str], None] | None = None) -> None:
         self.settings = settings
         self.store = store
         self.leases = leases
@@ -67,6 +68,9 @@ class Sweeper:
         self.alerts = alerts
         self.on_stuck = on_stuck or (lambda stage: None)
         self.file_life = file_life
+        # Stream-through: a spooling upload the sweeper fails may hold a Gemini session; this lets it go
+        # (the stream's own next message would too, unless its chain was lost).
+        self.release_session = release_session or (lambda job_id: None)
 
     def sweep(self, *, recovering: bool = False) -> SweepReport:
         report = SweepReport()
@@ -93,7 +97,10 @@ class Sweeper:
         if job.resumable and job.state == State.SPOOLING:
             # A resumable upload waits for its client between requests: it expires after no progress for
             # FOCALPOINT_UPLOAD_EXPIRY, not after the ingest idle timeout, and a restart does not end it.
-            if idle > s.upload_expiry_s and self._fail_spooling(job, ErrorCode.UPLOAD_EXPIRED):
+            # Not updated_at: stream-through writes a streaming job's record too, and that is no sign of life.
+            if now - job.ingest_progress_at > s.upload_expiry_s and self._fail_spooling(job, ErrorCode.UPLOAD_EXPIRED):
+                if job.streaming:
+                    self.release_session(job.job_id)
                 report.interrupted += 1
             return
         started = job.retried_at or (job.last_byte_at if job.resumable else None) or job.created_at

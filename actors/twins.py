@@ -22,7 +22,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from focalpoint_upload.actors.ports import RemoteFile
-from focalpoint_upload.gemini.errors import FileTooShort, GeminiError, GeminiPermanent
+from focalpoint_upload.gemini.errors import CaughtUp, FileTooShort, GeminiError, GeminiPermanent
+from focalpoint_upload.gemini.uploader import streamable
 
 
 @dataclass
@@ -41,6 +42,7 @@ class MemoryGemini:
     """A Gemini Files API in memory (thread-safe: the leg's lease and slot keepers may run beside it)."""
 
     chunk_bytes: int = 4
+    granularity: int = 2  # stream-through sends whole granules only (the real server's rule for non-final chunks)
     new_file_state: str = "ACTIVE"
     expiration_time: str | None = "2030-01-01T00:00:00Z"
     upload_faults: list[tuple[int, GeminiError]] = field(default_factory=list)  # (after n chunks, raise this)
@@ -57,12 +59,14 @@ class MemoryGemini:
 
     # --- Uploader -----------------------------------------------------------------------------------------
     def upload(self, path: Path, size: int, mime_type: str, display_name: str | None, session_url: str | None,
-               save_session: Callable[[str], None], save_progress: Callable[[int], None]) -> RemoteFile:
+               save_session: Callable[[str], None], save_progress: Callable[[int], None],
+               limit: Callable[[], int] | None = None) -> RemoteFile:
         session = self.sessions.get(session_url or "")
         if session is None or session.cancelled:
             session_url = self._new_id("https://upload.invalid/session/")
             session = self.sessions[session_url] = _Session(path, size, mime_type, display_name)
             save_session(session_url)
+        session.path = path  # a streamed upload began on the ".part" file, renamed since
         if session.file is not None:
             return session.file
         fault = self.upload_faults.pop(0) if self.upload_faults else None
@@ -72,8 +76,13 @@ class MemoryGemini:
             while session.received < size:
                 if fault is not None and sent_in_call == fault[0]:
                     raise fault[1]
-                piece = f.read(min(self.chunk_bytes, size - session.received))
-                if not piece:
+                step = min(self.chunk_bytes, size - session.received)
+                if limit is not None:
+                    step = streamable(session.received, step, min(limit(), size - 1), self.granularity)
+                    if step <= 0:
+                        raise CaughtUp(session.received)
+                piece = f.read(step)
+                if len(piece) < step:
                     raise FileTooShort(f"{path} is shorter than {size} bytes")  # as the real uploader says
                 session.received += len(piece)
                 sent_in_call += 1
@@ -133,7 +142,7 @@ class MemoryGemini:
 
 @dataclass(frozen=True)
 class Message:
-    kind: str  # "upload" | "poll"
+    kind: str  # "upload" | "poll" | "stream"
     job_id: str
     gen: int
     delay_s: float
@@ -150,6 +159,9 @@ class MemoryScheduler:
 
     def poll(self, job_id: str, gen: int, delay_s: float = 0.0) -> None:
         self.sent.append(Message("poll", job_id, gen, delay_s))
+
+    def stream(self, job_id: str, gen: int, delay_s: float = 0.0) -> None:
+        self.sent.append(Message("stream", job_id, gen, delay_s))
 
     def take(self) -> Message | None:
         """The oldest message not yet taken, or None."""

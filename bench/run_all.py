@@ -28,6 +28,7 @@ SCRIPTS = {
     "gemini": "gemini_leg.py",
     "status": "status_endpoint.py",
     "recovery": "recovery.py",
+    "stream": "stream_through.py",
 }
 
 
@@ -85,6 +86,12 @@ def combined(results: dict[str, tuple[dict[str, Any] | None, float, int]]) -> li
                 rows.append(["status endpoint", r["case"], f"{r['rps']} req/s",
                              f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, CPU {r['cpu_ms_per_req']} ms/req", "-",
                              f"{took:.0f}"])
+            elif key == "stream":
+                on = r["case"].startswith("stream-through on")
+                rows.append(["stream-through", r["case"], f"last byte -> finalize {r['finalize_s']} s",
+                             f"first byte -> ACTIVE {r['active_s']} s; Gemini had {r['gemini_before_mb']} MB "
+                             "before the last byte", ("< 2 s: " + ("met" if r["finalize_s"] < 2 else "MISSED"))
+                             if on else "-", f"{took:.0f}"])
             elif key == "recovery":
                 rows.append(["recovery", f"heartbeat {r['heartbeat']}", f"resumed after {r['resumed_s']} s",
                              f"ACTIVE after {r['active_s']} s", "-", f"{took:.0f}"])

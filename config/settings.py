@@ -57,6 +57,8 @@ class Settings:
     gemini_base_url: str | None
     gemini_api_version: str
     gemini_chunk_bytes: int
+    stream_through: bool
+    stream_recheck_s: float
     gemini_http_timeout_s: float
     gemini_max_concurrent_uploads: int
     gemini_retry_budget: int
@@ -261,6 +263,12 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("GEMINI_API_VERSION", "gemini_api_version", _api_version, "v1beta", "Files API version."),
     Variable("GEMINI_CHUNK_SIZE", "gemini_chunk_bytes", parse.size, "8MiB",
              "Bytes per resumable-upload chunk (rounded to the server's granularity)."),
+    Variable("FOCALPOINT_STREAM_THROUGH", "stream_through", parse.boolean, "true",
+             "Forward a resumable upload's durable bytes to Gemini while the client still sends (false: only "
+             "after the last byte)."),
+    Variable("FOCALPOINT_STREAM_RECHECK", "stream_recheck_s", parse.duration, "500ms",
+             "Stream-through: once Gemini has every durable byte, look for more after this long (a delayed "
+             "message; no thread or upload slot waits)."),
     Variable("GEMINI_HTTP_TIMEOUT", "gemini_http_timeout_s", parse.duration, "60s", "Timeout of every Gemini call."),
     Variable("GEMINI_MAX_CONCURRENT_UPLOADS", "gemini_max_concurrent_uploads", _positive, "4",
              "Gemini uploads running at once across all workers."),

@@ -38,6 +38,7 @@ from focalpoint_upload.frontdoor.errors import (
 )
 from focalpoint_upload.frontdoor.locker import Hold
 from focalpoint_upload.frontdoor.spool import remove_spool
+from focalpoint_upload.frontdoor.stream import start_stream
 from focalpoint_upload.jobs import Event, IllegalTransition, Job, JobNotFound, StaleJob, State
 
 if TYPE_CHECKING:
@@ -179,6 +180,7 @@ class Append:
         except (StaleJob, JobNotFound, IllegalTransition):
             raise _Moved() from None
         self.recorded = offset
+        self.job = await start_stream(fd, self.job)  # stream-through: the first durable bytes go on to Gemini
 
     async def _complete(self) -> Ended:
         fd = self.core.fd

@@ -34,6 +34,9 @@ class Dispatcher(Protocol):
     def job_spooled(self, job_id: str, gen: int) -> None:
         """Send the job's upload message with the job's current message generation ``gen``."""
 
+    def job_streaming(self, job_id: str, gen: int) -> None:
+        """Start stream-through for a spooling resumable upload (``actors.stream``), message generation ``gen``."""
+
     def job_cancelled(self, job_id: str) -> None: ...
 
 

@@ -196,6 +196,11 @@ class UploadCore:
         # A request streaming into it stops at its next progress write; what is on disk goes now (a .part is
         # also removed by the sweeper, which never keeps one for a job that is not SPOOLING).
         await self.fd.call(remove_spool, job.spool_path)
+        if job.streaming:  # stream-through opened a Gemini session: the actors let it go (as DELETE does)
+            try:
+                await self.fd.dispatch(self.fd.dispatcher.job_cancelled, job_id)
+            except Exception:  # the stream's own next message finds the job CANCELLED too
+                log.exception("dispatch_failed", extra={"fields": {"jobId": job_id}})
 
     # --- shared -------------------------------------------------------------------------------------------
     async def _job(self, job_id: str, op: Op, owner: str) -> Job:

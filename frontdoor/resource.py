@@ -68,11 +68,11 @@ TABLE: dict[tuple[Phase, Op], Verdict] = {
 
 
 def phase_of(job: Job, now: float, expiry_s: float) -> Phase:
-    """The phase of ``job`` at ``now``; progress (any write of the record) restarts the expiry."""
+    """The phase of ``job`` at ``now``; the client's progress (a recorded byte) restarts the expiry."""
     if job.state is State.SPOOLING:
         if not job.resumable:
             return Phase.FOREIGN
-        return Phase.STALE if now - job.updated_at > expiry_s else Phase.INCOMPLETE
+        return Phase.STALE if now - job.ingest_progress_at > expiry_s else Phase.INCOMPLETE
     if job.state is State.CANCELLED:
         return Phase.GONE
     if job.state is State.FAILED:
@@ -105,4 +105,4 @@ def expires_at(job: Job, expiry_s: float) -> float | None:
     """When an incomplete upload expires if nothing more arrives (None once it is complete)."""
     if job.state is not State.SPOOLING or not job.resumable:
         return None
-    return job.updated_at + expiry_s
+    return job.ingest_progress_at + expiry_s

@@ -61,3 +61,12 @@ class SessionGone(GeminiError):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class CaughtUp(Exception):  # not an error: a signal to the caller, like StopIteration
+    """Stream-through: the upload has sent every byte the caller's ``limit`` allows (aligned to the session's
+    granularity) and stopped before the end of the file; ``offset`` is the server's. Not a :class:`GeminiError`."""
+
+    def __init__(self, offset: int) -> None:
+        super().__init__(f"caught up at {offset}")
+        self.offset = offset

@@ -15,6 +15,10 @@ Contract of :meth:`Uploader.upload`:
   failure too many raises :class:`GeminiTransient` for the caller's retry policy (which calls again with the
   stored URL). :class:`GeminiPermanent` is raised at once, except a refused chunk offset, which is
   re-synchronised by a query first.
+* With ``limit`` (stream-through: the file is still growing), only bytes below ``limit()`` (asked before every
+  chunk) are sent, in whole multiples of the granularity, and never the last byte: the upload is not
+  finalised; when nothing more may be sent it raises :class:`CaughtUp` with the server's offset. A later call
+  with the same session (and no ``limit``) sends the tail and finalises.
 * Returns the final :class:`FileInfo` (normally PROCESSING or ACTIVE; polling is the caller's job).
   The caveat: Google returns the file in ``query`` once final; a server that did not would make a lost
   final answer unrecoverable here (``protocol`` error), since the file's name is known only from it.
@@ -28,7 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from focalpoint_upload.gemini.errors import FileTooShort, GeminiPermanent, GeminiTransient, SessionGone
+from focalpoint_upload.gemini.errors import CaughtUp, FileTooShort, GeminiPermanent, GeminiTransient, SessionGone
 from focalpoint_upload.gemini.model import FileInfo
 from focalpoint_upload.gemini.resumable import ResumableClient, UploadStatus
 
@@ -40,6 +44,14 @@ def chunk_size(chunk_bytes: int, granularity: int | None) -> int:
     if not granularity or granularity <= 0:
         return max(1, chunk_bytes)
     return max(granularity, chunk_bytes // granularity * granularity)
+
+
+def streamable(offset: int, step: int, limit: int, granularity: int | None) -> int:
+    """How many bytes from ``offset`` may go now when only bytes below ``limit`` are durable: at most ``step``,
+    a whole number of granules (0: wait for more)."""
+    room = min(step, limit - offset)
+    granule = granularity if granularity and granularity > 0 else 1
+    return max(0, room // granule * granule)
 
 
 @dataclass
@@ -64,7 +76,7 @@ class Uploader:
 
     def upload(self, path: str | os.PathLike[str], size: int, mime_type: str, *, display_name: str | None = None,
                session_url: str | None = None, save_session: Callable[[str], None],
-               save_progress: Callable[[int], None]) -> FileInfo:
+               save_progress: Callable[[int], None], limit: Callable[[], int] | None = None) -> FileInfo:
         """Upload ``size`` bytes of ``path``; see the module docstring for the contract."""
         run = _Run(url=session_url)
         if run.url is not None:
@@ -76,11 +88,15 @@ class Uploader:
         with open(path, "rb") as fh:
             while True:
                 assert run.url is not None
-                step = chunk_size(self.chunk_bytes, run.granularity)
+                step = min(chunk_size(self.chunk_bytes, run.granularity), size - run.offset)
+                if limit is not None:
+                    step = streamable(run.offset, step, min(limit(), size - 1), run.granularity)
+                    if step <= 0:
+                        raise CaughtUp(run.offset)
                 fh.seek(run.offset)
-                data = fh.read(min(step, size - run.offset))
+                data = fh.read(step)
                 final = run.offset + len(data) >= size
-                if not final and len(data) < step:
+                if len(data) < step:
                     raise FileTooShort(f"{path} is shorter than {size} bytes")
                 try:
                     result = self.client.upload_chunk(run.url, run.offset, data, final)

@@ -1,6 +1,7 @@
 """The job state machine: one transition table and a pure ``advance``.
 
     SPOOLING -> SPOOLED -> UPLOADING -> PROCESSING -> ACTIVE
+    SPOOLING -> SPOOLING (stream_started: the actors begin forwarding the durable prefix to Gemini; once)
     any non-final state -> FAILED | CANCELLED
     FAILED -> SPOOLED (retry; the handler allows it only with the spool kept)
     PROCESSING -> SPOOLED (reupload: Gemini's sha256 of the file differed from the spool's; allowed once)
@@ -33,6 +34,7 @@ class State(StrEnum):
 
 
 class Event(StrEnum):
+    STREAM_STARTED = "stream_started"  # a resumable upload's durable prefix may go to Gemini while it spools
     SPOOL_COMPLETE = "spool_complete"  # the front door has the whole body on disk, fsynced
     UPLOAD_STARTED = "upload_started"  # an actor opened (or found) the Gemini resumable session
     UPLOAD_FINISHED = "upload_finished"  # Gemini acknowledged the last byte; the file exists
@@ -55,8 +57,15 @@ _FORWARD: dict[tuple[State, Event], State] = {
     (State.PROCESSING, Event.FILE_ACTIVE): State.ACTIVE,
 }
 
+# The one move that keeps the state: stream-through sets the job's ``streaming`` flag (``actors.stream``). The
+# store refuses it once the job has left SPOOLING, so the flag is set at most once per spooling job.
+SELF_LOOPS: dict[tuple[State, Event], State] = {
+    (State.SPOOLING, Event.STREAM_STARTED): State.SPOOLING,
+}
+
 TRANSITIONS: dict[tuple[State, Event], State] = {
     **_FORWARD,
+    **SELF_LOOPS,
     (State.FAILED, Event.RETRY): State.SPOOLED,
     (State.PROCESSING, Event.REUPLOAD): State.SPOOLED,
     (State.ACTIVE, Event.EXPIRE): State.EXPIRED,

@@ -70,10 +70,18 @@ class Job:
     expired_at: float | None = None  # when the job went ACTIVE -> EXPIRED
     deleted_at: float | None = None  # when the job went ACTIVE -> DELETED
     resumable: bool | None = None  # made by /api/uploads (tus, IETF draft): spooled by many requests over time
+    streaming: bool | None = None  # stream-through: the actors forward the durable prefix while it spools
 
     @property
     def final(self) -> bool:
         return is_final(self.state)
+
+    @property
+    def ingest_progress_at(self) -> float:
+        """When the client last made progress on a spooling upload (its last recorded byte, or creation). Not
+        ``updated_at``: the actors write a streaming job's record too (stream-through), and that is no sign of life
+        from the client."""
+        return max(self.created_at, self.last_byte_at or 0.0)
 
     @property
     def ingest_failed(self) -> bool:
@@ -134,6 +142,8 @@ class Job:
             "retrying": None if self.final or not self.last_error else {"attempts": self.attempts,
                                                                         "lastError": self.last_error},
             "waiting": self.waiting if self.state == State.SPOOLED else None,
+            # While SPOOLING with stream-through, progress.bytesUploaded is what Gemini already holds.
+            "streaming": bool(self.streaming) and self.state == State.SPOOLING,
             "expiredAt": iso(self.expired_at) if self.state == State.EXPIRED else None,
             "deletedAt": iso(self.deleted_at) if self.state == State.DELETED else None,
             "createdAt": iso(self.created_at),
@@ -179,5 +189,5 @@ _DECODERS: dict[str, Any] = {
     "due_at": float, "waiting_since": float, "waited_s": float, "expired_at": float, "deleted_at": float,
     "bytes_received": int, "bytes_total": int, "bytes_uploaded": int, "attempts": int, "version": int,
     "msg_gen": int, "polls": int, "integrity_retries": int,
-    "error_retryable": _bool, "sha256_verified": _bool, "resumable": _bool,
+    "error_retryable": _bool, "sha256_verified": _bool, "resumable": _bool, "streaming": _bool,
 }

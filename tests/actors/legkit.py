@@ -84,6 +84,8 @@ class LegKit:
         self.ran.append(message)
         if message.kind == "upload":
             self.leg.upload(message.job_id, message.gen)
+        elif message.kind == "stream":
+            self.leg.stream(message.job_id, message.gen)
         else:
             self.leg.poll(message.job_id, message.gen)
         return message

@@ -285,7 +285,7 @@ def test_the_actors_run_the_leg_on_dramatiqs_stub_broker(tmp_path: Path) -> None
     kit.gemini.new_file_state = "PROCESSING"
     broker = StubBroker()
     actors = build_actors(broker, lambda: kit.leg, kit.store)
-    kit.leg.schedule = DramatiqScheduler(actors.upload, actors.poll)
+    kit.leg.schedule = DramatiqScheduler(actors.upload, actors.poll, actors.stream)
     kit.leg.uniform = lambda a, b: 0.0  # no waiting between polls (poll_delay's floor, 0.2 s, still applies)
     job = kit.spooled()
     kit.scheduler.take()  # the kit's own first message: sent through Dramatiq below instead

@@ -158,3 +158,21 @@ def test_a_resumable_upload_waits_for_its_client_then_expires(
     expired = store.get(job_id)
     assert expired is not None and expired.state == State.FAILED and expired.error_code == "upload_expired"
     assert not part.exists()
+
+
+def test_an_expired_streamed_upload_has_its_gemini_session_released(
+        tmp_path: Path, backend: Backend, clock: FakeClock) -> None:
+    settings, store, leases, sends, _ = setup(tmp_path, backend, clock)
+    released: list[str] = []
+    sweeper = Sweeper(settings.replace(upload_expiry_s=3600.0), store, leases, sends, clock,
+                      release_session=released.append)
+    job_id = new_job_id()
+    store.claim(Job(job_id=job_id, attempt_id=new_job_id(), state=State.SPOOLING, created_at=clock(),
+                    updated_at=clock(), spool_path=str(settings.spool_dir / job_id), resumable=True, bytes_total=10,
+                    streaming=True, gemini_upload_url="https://upload.invalid/s"))
+    clock.advance(3000)
+    store.update(job_id, expect=State.SPOOLING, bytes_uploaded=4)  # the stream's write: no sign of the client
+    clock.advance(601)
+    assert sweeper.sweep().interrupted == 1 and released == [job_id]
+    assert store.get(job_id).error_code == "upload_expired"  # type: ignore[union-attr]
+

@@ -88,3 +88,42 @@ def test_the_embedded_default_runs_redis_and_workers_itself(tmp_path: Path, emul
     finally:
         assert front.stop() == 0
 
+
+
+def test_a_worker_killed_mid_stream_is_resumed_from_the_session_offset(
+        tmp_path: Path, emulator: EmulatorServer, redis_url: str, namespace: str) -> None:
+    """Stream-through: the worker forwarding a resumable upload that is still arriving is SIGKILLed inside a
+    chunk; after the last PATCH another worker continues the same session from Gemini's offset."""
+    from tests.e2e.test_stream_through import create, patch
+
+    size = 8 * MiB + 5
+    data = bytes(range(256)) * (size // 256) + b"\x00" * (size % 256)
+    env = env_for(tmp_path, emulator, redis_url, namespace)
+    stall = emulator.emulator.add_fault("stall", "chunk", skip=2, seconds=30)  # the 3rd chunk hangs
+    front, port = serve(env, tmp_path / "serve.log")
+    first = worker(env, tmp_path / "worker1.log")
+    second = None
+    try:
+        loc = create(port, size)
+        job_id = loc.rsplit("/", 1)[1]
+        patch(port, loc, 0, data[:6 * MiB])
+        wait_for(lambda: stall.seen >= 3)  # the stream run is inside the stalled chunk, 2 MiB at Gemini
+        first.kill()
+        emulator.emulator.clear_faults()
+        second = worker(env, tmp_path / "worker2.log")
+        patch(port, loc, 6 * MiB, data[6 * MiB:])
+        doc = wait_state(port, job_id, {"ACTIVE", "FAILED"}, timeout=60)
+        assert doc["state"] == "ACTIVE", doc
+        log = emulator.emulator.log()
+        assert len([e for e in log if e["route"] == "start"]) == 1  # one session from first byte to finalize
+        [stored] = emulator.emulator.files.values()
+        assert stored.size == size
+        queried = [e for e in log if e["route"] == "query"]
+        assert queried, "the second worker asked the server where to continue"
+        after = [e for e in log if e["seq"] > queried[0]["seq"] and e["route"] in ("chunk", "finalize")]
+        assert after[0]["offset"] == 2 * MiB  # from the server's offset, not from zero
+    finally:
+        if second is not None:
+            second.stop()
+        first.stop()
+        front.stop()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from focalpoint_upload.gemini.emulator import EmulatorServer
-from focalpoint_upload.gemini.errors import GeminiPermanent, GeminiTransient
+from focalpoint_upload.gemini.errors import CaughtUp, GeminiPermanent, GeminiTransient
 from focalpoint_upload.gemini.model import FileInfo
 from focalpoint_upload.gemini.resumable import ResumableClient
 from focalpoint_upload.gemini.uploader import Uploader, chunk_size
@@ -208,3 +208,26 @@ def test_permanent_errors_are_not_retried(server: EmulatorServer, client: Resuma
     with pytest.raises(GeminiPermanent) as info:
         run(client, source, calls)
     assert info.value.code == "invalid_argument" and calls.events == [] and calls.sleeps == []
+
+
+def test_a_limit_sends_whole_granules_below_it_then_a_later_call_finishes(client: ResumableClient, source: Path,
+                                                                         server: EmulatorServer) -> None:
+    """Stream-through: only bytes below ``limit()`` go, in whole granules, never the last byte; CaughtUp says
+    where Gemini is; the same session then takes the tail and the finalize."""
+    calls = Calls()
+    uploader = Uploader(client, chunk_bytes=CHUNK, sleep=calls.sleep)
+    durable = [GRANULE * 5 + 10]
+    with pytest.raises(CaughtUp) as caught:
+        uploader.upload(source, SIZE, "video/mp4", session_url=None, save_session=calls.save_session,
+                        save_progress=calls.save_progress, limit=lambda: durable[0])
+    assert caught.value.offset == GRANULE * 5 and server.emulator.files == {}
+    durable[0] = SIZE  # every byte durable: still never the last one while the limit applies
+    [url] = calls.sessions
+    with pytest.raises(CaughtUp) as caught:
+        uploader.upload(source, SIZE, "video/mp4", session_url=str(url), save_session=calls.save_session,
+                        save_progress=calls.save_progress, limit=lambda: durable[0])
+    assert caught.value.offset == GRANULE * 10 and server.emulator.files == {}
+    info = uploader.upload(source, SIZE, "video/mp4", session_url=str(url), save_session=calls.save_session,
+                           save_progress=calls.save_progress)
+    assert info.size_bytes == SIZE and len(server.emulator.files) == 1 and len(calls.sessions) == 1
+    assert [v for k, v in calls.events if k == "progress"][-1] == GRANULE * 10  # then the final chunk

@@ -74,6 +74,8 @@ def test_any_event_sequence_only_moves_forward_and_stops_at_a_final_state(seq: l
             assert state in (State.FAILED, State.EXPIRED) and new is State.SPOOLED
         elif event is Event.REUPLOAD:  # the other way back: an integrity mismatch, only from PROCESSING
             assert (state, new) == (State.PROCESSING, State.SPOOLED)
+        elif event is Event.STREAM_STARTED:  # the only move that keeps the state: a flag while spooling
+            assert state is new is State.SPOOLING
         else:
             assert ORDER[new] > ORDER[state], f"{state} -{event}-> {new} moved backwards"
             assert not is_final(state) or (state, event) in FROM_FINAL
@@ -81,6 +83,30 @@ def test_any_event_sequence_only_moves_forward_and_stops_at_a_final_state(seq: l
                 assert state is State.ACTIVE
         state = new
     assert state in set(State)
+
+
+def test_stream_started_is_legal_only_while_spooling_and_keeps_the_state() -> None:
+    for state in State:
+        if state is State.SPOOLING:
+            assert advance(state, Event.STREAM_STARTED) is State.SPOOLING
+        else:
+            with pytest.raises(IllegalTransition):
+                advance(state, Event.STREAM_STARTED)
+
+
+@given(st.lists(events, max_size=30))
+def test_a_streaming_job_takes_the_same_path_as_any_other(seq: list[Event]) -> None:
+    """Stream-through changes no state: removing STREAM_STARTED from any sequence gives the same end state."""
+    def run(events_: list[Event]) -> State:
+        state = State.SPOOLING
+        for event in events_:
+            try:
+                state = advance(state, event)
+            except IllegalTransition:
+                continue
+        return state
+
+    assert run(seq) is run([e for e in seq if e is not Event.STREAM_STARTED])
 
 
 def test_every_state_is_reachable_from_spooling() -> None:

@@ -26,6 +26,9 @@ def job(state: State, *, resumable: bool = True, updated: float = 0.0, code: str
 @pytest.mark.parametrize(("record", "now", "phase"), [
     (job(State.SPOOLING), 50.0, Phase.INCOMPLETE),
     (job(State.SPOOLING), 100.5, Phase.STALE),
+    # stream-through writes the record (bytesUploaded) while the client is silent: that does not keep it alive
+    (job(State.SPOOLING, updated=100.0).with_(streaming=True, last_byte_at=0.5), 100.6, Phase.STALE),
+    (job(State.SPOOLING, updated=0.0).with_(last_byte_at=60.0), 100.6, Phase.INCOMPLETE),
     (job(State.SPOOLING, resumable=False), 1.0, Phase.FOREIGN),
     (job(State.SPOOLED), 1e9, Phase.COMPLETE),
     (job(State.ACTIVE), 1.0, Phase.COMPLETE),
