@@ -6,9 +6,9 @@ stream-through on against today's design (FOCALPOINT_STREAM_THROUGH=false), same
 What runs (loopback, each its own process): the emulator (``python -m focalpoint_upload.gemini.emulator``,
 8 MiB granularity, no processing delay), and two services, each a front door (``focalpoint_upload.cli serve``
 with REDIS_URL) plus one worker (``focalpoint_upload.cli worker``) in a Redis namespace of its own: one with
-stream-through on, one off. The client is ``bench/_tus_send.py``: creation, then one PATCH per ``--chunk`` over one keep-alive
-connection, bodies by ``os.sendfile`` (``--rate`` paces it to a slower link). Runs alternate between the two
-services, the order swapped every repeat.
+stream-through on, one off. The client is ``bench/_tus_send.py``: creation, then one PATCH per ``--chunk`` over
+one keep-alive connection, bodies by ``os.sendfile`` (``--rate`` paces it to a slower link). Runs alternate
+between the two services, the order swapped every repeat.
 
 While a run goes, this process polls the job's status (``?attemptId=``) every ~10 ms and notes, by
 CLOCK_MONOTONIC (comparable across processes on Linux), when it first saw the job past UPLOADING (Gemini
