@@ -60,8 +60,6 @@ def _expects_continue(headers: Any) -> bool:
     return str(headers.get("Expect", "")).strip().lower() == "100-continue"
 
 
-
-
 @tornado.web.stream_request_body
 class UploadHandler(WatchedUpload):
     """Admission in :meth:`prepare`, the answer in :meth:`post`; the body is :class:`SpoolingBody`'s, the
