@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 from focalpoint_upload.jobs.record import iso
 
 if TYPE_CHECKING:
-    from focalpoint_upload.frontdoor.upload import UploadHandler
+    from focalpoint_upload.frontdoor.upload_body import SpoolingBody
 
 log = logging.getLogger("focalpoint.access")
 
 
 class AccessLog:
-    def __init__(self, handler: UploadHandler) -> None:
+    def __init__(self, handler: SpoolingBody) -> None:
         self._h = handler
         self.body_bytes = 0
         self.file_bytes: int | None = None

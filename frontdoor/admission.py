@@ -1,8 +1,9 @@
 """Admission of ``POST /api/upload``: decide, before the body is read, what the request will become.
 
-The outcome is an :class:`Admission`: either a new job to spool into (``job`` and ``parser`` set), or an answer
-to give once the body has been drained (``existing`` for a known attempt, else ``refusal``). The order of the
-checks is the contract:
+:func:`admit` is given an :class:`Ask` (headers, principal, client address; never the handler) and the front
+door's ports, and returns a :class:`Decision`: :class:`Admitted` (a new job to spool into), :class:`Known` (an
+attempt with a job already: replay or 409 once the body is drained) or :class:`Refused` (an answer to give once
+the body is drained). The order of the checks is the contract:
 
 1. attemptId header well formed (400), service accepting (503), Content-Length beyond what we would even drain
    (:func:`drain_allowance`: 413 at once, the only early answer);
@@ -25,7 +26,10 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from tornado.httputil import HTTPHeaders
+
 from focalpoint_upload.config import Settings
+from focalpoint_upload.frontdoor.auth import Principal
 from focalpoint_upload.frontdoor.errors import (
     ApiError,
     attempt_in_progress,
@@ -39,33 +43,61 @@ from focalpoint_upload.frontdoor.errors import (
 from focalpoint_upload.frontdoor.ingest import BodyParser, parser_for
 from focalpoint_upload.frontdoor.replay import ReplayCheck
 from focalpoint_upload.frontdoor.space import next_reserved_until, outstanding, space_problem
-from focalpoint_upload.frontdoor.upload_slots import principal_key, take
+from focalpoint_upload.frontdoor.upload_slots import Held, give_back, take
 from focalpoint_upload.jobs import ErrorCode, Job, State, new_job_id
 from focalpoint_upload.jobs.spool import Spool, afail_spooling
-from focalpoint_upload.ratelimit import Decision, render_headers
+from focalpoint_upload.ratelimit import Decision as LimitDecision
+from focalpoint_upload.ratelimit import render_headers
 
 if TYPE_CHECKING:
     from focalpoint_upload.frontdoor.context import Frontdoor
-    from focalpoint_upload.frontdoor.upload import UploadHandler
 
 ATTEMPT_ID = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
 MULTIPART_OVERHEAD = 1024 * 1024  # part headers and boundaries on top of the file
 
 
-@dataclass
-class Admission:
-    attempt_id: str | None = None
-    job: Job | None = None  # the job this request spools into
-    parser: BodyParser | None = None
-    existing: Job | None = None  # the attempt's job made by an earlier request: replay or 409 after draining
-    refusal: ApiError | None = None
-    replay: ReplayCheck | None = None  # for ``existing``: is the drained body the same file?
+@dataclass(frozen=True)
+class Ask:
+    """What admission needs of the request: its headers and who sent it (not the handler)."""
 
-    @property
-    def job_id(self) -> str | None:
-        if self.job is not None:
-            return self.job.job_id
-        return self.existing.job_id if self.existing is not None else None
+    headers: HTTPHeaders
+    principal: Principal
+    client_ip: str
+    request_id: str
+    upload_limit: int  # the largest file this principal may upload
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """A new SPOOLING job to stream the body into; the slots are the request's to give back when it ends."""
+
+    attempt_id: str
+    job: Job
+    parser: BodyParser
+    slots: Held
+
+
+@dataclass(frozen=True)
+class Known:
+    """The attempt has a job already: drain the body, then replay the job (``replay``: the drained body must carry
+    the job's file) or, with no ``replay``, answer 409 while it still streams."""
+
+    attempt_id: str
+    job: Job
+    replay: ReplayCheck | None = None
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Answer ``error``: after the body is drained, or ``at_once`` (raised in prepare) when it is too big even to
+    drain."""
+
+    error: ApiError
+    attempt_id: str | None = None
+    at_once: bool = False
+
+
+Decision = Admitted | Known | Refused
 
 
 def drain_allowance(s: Settings) -> int:
@@ -96,79 +128,79 @@ def replay_or_conflict(job: Job | None, settings: Settings, now: float,
     return job
 
 
-async def admit(h: UploadHandler) -> Admission:
-    fd, s = h.fd, h.fd.settings
-    headers = h.request.headers
+async def admit(ask: Ask, fd: Frontdoor) -> Decision:
+    """Decide what the request becomes (the module docstring's order). Its only effects are the store's and the
+    limiter's: a claimed attempt, counted limits, slots taken (handed over in :class:`Admitted`, given back
+    otherwise) and a stale attempt failed. Raises :class:`~jobs.StoreUnavailable` when Redis is unreachable."""
+    s, headers = fd.settings, ask.headers
     attempt_id = headers.get("X-Attempt-Id") or headers.get("Idempotency-Key") or ""
     if not ATTEMPT_ID.match(attempt_id):
-        return Admission(refusal=bad_request(
+        return Refused(bad_request(
             "bad_attempt_id", "Name the upload attempt in X-Attempt-Id: 8-128 characters of A-Z a-z 0-9 _ -."))
-    adm = Admission(attempt_id=attempt_id)
     if not fd.accepting:
-        adm.refusal = unavailable("The service is shutting down; send the upload again in a moment.")
-        return adm
+        return Refused(unavailable("The service is shutting down; send the upload again in a moment."), attempt_id)
     length = content_length(headers.get("Content-Length"))
     if length is not None and length > drain_allowance(s):
-        raise too_large(s.max_upload_bytes)  # too big even to drain: answered at once, connection closed
+        return Refused(too_large(s.max_upload_bytes), attempt_id, at_once=True)  # too big even to drain
 
-    owner = h.principal
+    owner = ask.principal
     existing = await fd.store.find_by_attempt(attempt_id, owner.key)
     if existing is not None and existing.state is not State.SPOOLING and not existing.ingest_failed:
-        adm.existing, adm.replay = existing, ReplayCheck.for_request(headers, s.allowed_media_types)
-        return adm
+        return Known(attempt_id, existing, ReplayCheck.for_request(headers, s.allowed_media_types))
     if fd.limits is not None:
         decision = await fd.limits.check_ingest(attempt_id, owner.limit_owner)
         if not decision.allowed:
-            adm.refusal = _rate_limited(fd, decision)
-            return adm
+            return Refused(_rate_limited(fd, decision), attempt_id)
     if existing is not None and existing.state is State.SPOOLING:
         if not stale_spooling(existing, s, fd.clock()):
-            adm.existing = existing
-            return adm
-        await _fail_stale(h, existing)
+            return Known(attempt_id, existing)
+        await afail_spooling(fd.store, existing, ErrorCode.INGEST_INTERRUPTED, fd.call)  # its front door died
 
     try:
         parser = parser_for(headers.get("Content-Type", ""), headers.get("X-File-Name"), s.allowed_media_types)
     except ApiError as error:
-        adm.refusal = error
-        return adm
+        return Refused(error, attempt_id)
     overhead = MULTIPART_OVERHEAD if parser.media_type is None else 0
-    limit = h.upload_limit()
-    if length is not None and length > limit + overhead:
-        adm.refusal = too_large(limit)
-        return adm
+    if length is not None and length > ask.upload_limit + overhead:
+        return Refused(too_large(ask.upload_limit), attempt_id)
     if length == 0 and parser.media_type is not None:  # a raw body that is no file at all
-        adm.refusal = empty_file()
-        return adm
+        return Refused(empty_file(), attempt_id)
     # Running uploads hold only their look-ahead, not what they declared: a declared size that cannot fit is
     # refused now (better than failing half-way), but it reserves nothing beyond its own look-ahead.
     needed = length if length is not None else next_reserved_until(0, None, s.spool_lookahead_bytes)
     space = await fd.call(space_problem, s, needed, outstanding(fd.inflight))
     if space is not None:
-        adm.refusal = insufficient_storage(space)
-        return adm
-    slots = await take(fd, principal_key(h), h.client_ip())
+        return Refused(insufficient_storage(space), attempt_id)
+    slots = await take(fd, owner.key, ask.client_ip)
     if isinstance(slots, ApiError):
-        adm.refusal = slots
-        return adm
-    h.slots = slots  # the handler's from here: it gives them back when the request ends or is refused
-    if fd.limits is not None and existing is None:  # a known attempt sent again is never a new upload
-        decision = await fd.limits.check_new_upload(h.client_ip(), owner.limit_owner)
-        if not decision.allowed:
-            adm.refusal = _rate_limited(fd, decision)
-            return adm
+        return Refused(slots, attempt_id)
+    try:
+        decision = await _claim(ask, fd, attempt_id, existing, parser, length, slots)
+    except BaseException:
+        await give_back(fd, slots)
+        raise
+    if not isinstance(decision, Admitted):
+        await give_back(fd, slots)  # a drained request holds no upload slot
+    return decision
 
+
+async def _claim(ask: Ask, fd: Frontdoor, attempt_id: str, existing: Job | None, parser: BodyParser,
+                 length: int | None, slots: Held) -> Decision:
+    """Steps 7 and 8: the new-upload quota, then the claim of the attempt for a new SPOOLING job."""
+    s, owner = fd.settings, ask.principal
+    if fd.limits is not None and existing is None:  # a known attempt sent again is never a new upload
+        decision = await fd.limits.check_new_upload(ask.client_ip, owner.limit_owner)
+        if not decision.allowed:
+            return Refused(_rate_limited(fd, decision), attempt_id)
     now, job_id = fd.clock(), new_job_id()
     job = Job(job_id=job_id, attempt_id=attempt_id, state=State.SPOOLING, created_at=now, updated_at=now,
               bytes_total=length, file_name=parser.file_name, mime_type=parser.media_type,
-              request_id=h.request_id, client_ip=h.client_ip(), spool_path=str(Spool(s.spool_dir).file(job_id)),
+              request_id=ask.request_id, client_ip=ask.client_ip, spool_path=str(Spool(s.spool_dir).file(job_id)),
               owner=owner.key)
     bound = await fd.store.claim(job, _incomplete)
     if bound is not None:  # another request claimed the attempt between our look-up and now
-        adm.existing, adm.replay = bound, ReplayCheck.for_request(headers, s.allowed_media_types)
-        return adm
-    adm.job, adm.parser = job, parser
-    return adm
+        return Known(attempt_id, bound, ReplayCheck.for_request(ask.headers, s.allowed_media_types))
+    return Admitted(attempt_id, job, parser, slots)
 
 
 def content_length(raw: str | None) -> int | None:
@@ -177,23 +209,18 @@ def content_length(raw: str | None) -> int | None:
     return int(raw)
 
 
-async def _fail_stale(h: UploadHandler, job: Job) -> None:
-    """Its front door died mid-body: fail the job, remove the dead front door's .part (if it left one)."""
-    await afail_spooling(h.fd.store, job, ErrorCode.INGEST_INTERRUPTED, h.fd.call)
-
-
 def _incomplete(job: Job) -> bool:
     """A job of the attempt whose upload never completed: the new request takes the attempt over."""
     return job.ingest_failed
 
 
-def _rate_limited(fd: Frontdoor, decision: Decision) -> ApiError:
+def _rate_limited(fd: Frontdoor, decision: LimitDecision) -> ApiError:
     if fd.metrics is not None:
         fd.metrics.ratelimit_rejected(decision.policy, degraded=decision.degraded)
     return limit_error(decision, "Too many upload requests")
 
 
-def limit_error(decision: Decision, what: str) -> ApiError:
+def limit_error(decision: LimitDecision, what: str) -> ApiError:
     """429 for a real denial; 503 when the limiter could not reach Redis and the policy fails closed."""
     headers = render_headers(decision)
     if decision.degraded:

@@ -130,7 +130,7 @@ def test_a_late_poll_does_not_fail_a_file_that_gemini_has_long_made_active(
 @pytest.mark.timeout(120)
 def test_an_upload_aborted_while_redis_is_down_does_not_stay_in_flight(
         stack: tuple[harness.RedisServer, harness.EmulatorProc, harness.Cluster]) -> None:
-    """frontdoor/upload.py ``UploadHandler._abort``: when the client goes away while Redis is unreachable,
+    """frontdoor/upload_watch.py ``WatchedUpload._abort``: when the client goes away while Redis is unreachable,
     ``_fail_job`` raises StoreUnavailable and the rest of ``_abort`` never runs: the handler stays in
     ``Frontdoor.inflight`` for ever (no 499 access line either; Tornado logs "Exception in callback"). A
     graceful stop then waits the whole FOCALPOINT_SHUTDOWN_GRACE for an upload that does not exist and
