@@ -63,6 +63,7 @@ class AppendWriter(SpoolWriter):
                  piece: Any | None, may_write: Callable[[], bool]) -> None:
         super().__init__(directory, name, executor)
         self.start = self.size = self.written = offset  # written: bytes that reached the file (not buffered)
+        self._base = self._dropped = offset  # this request's bytes start here; earlier requests dropped theirs
         self._start_state = whole.copy()
         self._tee = _Tee(whole, piece)
         self._hash = self._tee  # type: ignore[assignment]  # duck-typed: the writer calls update and hexdigest
