@@ -102,10 +102,14 @@ def test_graceful_shutdown_lets_running_uploads_finish_and_refuses_new_ones(make
     stopper = threading.Thread(target=svc.stop)
     stopper.start()
     wait_for(lambda: not svc.frontdoor.accepting)
-    try:  # a new upload finds the door closed: no new connection is taken during the grace
+    # A new upload finds the door closed: no new connection is taken during the grace. Refused once the
+    # listening socket is closed; reset if it connected just before that (the kernel had completed the
+    # handshake and queued it, and closing the listener resets what nobody accepted: fresh-clone ci12 saw
+    # this); a 503 if it was accepted first. Never served.
+    try:
         fresh = upload_raw(svc.port, 1000, attempt_id())
         assert fresh.status == 503
-    except ConnectionRefusedError:
+    except (ConnectionRefusedError, ConnectionResetError, BrokenPipeError):
         pass
     answer = up.finish()
     up.close()
